@@ -1,0 +1,102 @@
+#pragma once
+// Domain records shared by the store, the control plane and the API. Plain data, no I/O.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace slipway {
+
+// Pipeline stages in the order a deployment walks them (DESIGN §5).
+enum class Stage {
+  kQueued, kFetch, kCheckout, kBuild, kTest, kRelease, kStart, kVerify, kSwitch, kWatch,
+  kDrain, kDone,
+};
+const char* ToString(Stage s);
+std::optional<Stage> StageFromString(const std::string& s);
+
+enum class DeployStatus { kQueued, kRunning, kSucceeded, kFailed, kRolledBack, kCancelled };
+const char* ToString(DeployStatus s);
+std::optional<DeployStatus> DeployStatusFromString(const std::string& s);
+inline bool IsTerminal(DeployStatus s) {
+  return s != DeployStatus::kQueued && s != DeployStatus::kRunning;
+}
+
+struct App {
+  std::int64_t id = 0;
+  std::string name;
+  std::string repo;     // git URL or local path
+  std::string branch = "main";
+  std::string secret;   // webhook HMAC secret; never rendered by the API
+  std::vector<std::string> hosts;  // gateway Host names; default <name>.localhost
+  std::string path_prefix;         // optional gateway path prefix
+  std::optional<std::int64_t> current_release_id;  // the release the gateway should serve
+  long long created_ms = 0;
+};
+
+struct Deployment {
+  std::int64_t id = 0;
+  std::int64_t app_id = 0;
+  std::string app;            // app name, denormalised for display
+  std::string type = "push";  // push | manual | rollback
+  std::string environment = "production";
+  DeployStatus status = DeployStatus::kQueued;
+  Stage stage = Stage::kQueued;
+  std::string commit;         // full sha once resolved
+  std::string ref;            // what was asked for (branch, tag, sha)
+  std::string branch;
+  std::string repository;
+  std::string config_json = "{}";
+  std::string error;
+  std::optional<std::int64_t> release_id;
+  std::optional<std::int64_t> rollback_from;  // release serving before a rollback
+  long long created_ms = 0, updated_ms = 0, completed_ms = 0;
+};
+
+// One line of a deployment's history. seq is dense per deployment, from 1.
+struct Event {
+  std::int64_t deployment_id = 0;
+  std::int64_t seq = 0;
+  long long ts_ms = 0;
+  std::string stage;
+  std::string state;   // started | succeeded | failed | log | info
+  std::string stream;  // stdout | stderr | system
+  std::string text;
+};
+
+// An immutable build result on disk: releases/<app>/<n>-<sha7>.
+struct Release {
+  std::int64_t id = 0;
+  std::int64_t app_id = 0;
+  std::int64_t number = 0;
+  std::string commit;
+  std::string path;
+  std::string manifest_json;  // the validated manifest the release was built with
+  std::int64_t deployment_id = 0;
+  bool pruned = false;
+  long long created_ms = 0;
+};
+
+// A running (or formerly running) copy of a release.
+struct Instance {
+  std::int64_t id = 0;
+  std::int64_t app_id = 0;
+  std::int64_t release_id = 0;
+  std::string runtime = "process";
+  int pid = 0;
+  long long start_ticks = 0;  // /proc start time, to tell our pid from a reused one
+  int port = 0;
+  std::string state;  // starting | serving | standby | stopped
+  long long created_ms = 0;
+};
+
+struct AuditEvent {
+  std::int64_t id = 0;
+  long long ts_ms = 0;
+  std::string actor;
+  std::string action;
+  std::string target;
+  std::string detail_json = "{}";
+};
+
+}  // namespace slipway

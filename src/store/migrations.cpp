@@ -1,0 +1,97 @@
+#include "store/migrations.h"
+
+namespace slipway {
+
+const std::vector<Migration>& SqliteMigrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, R"sql(
+CREATE TABLE apps (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  repo TEXT NOT NULL,
+  branch TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  hosts TEXT NOT NULL DEFAULT '[]',
+  path_prefix TEXT NOT NULL DEFAULT '',
+  current_release_id INTEGER,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE deployments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+  type TEXT NOT NULL,
+  name TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  status TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  git_commit TEXT NOT NULL DEFAULT '',
+  git_ref TEXT NOT NULL DEFAULT '',
+  git_branch TEXT NOT NULL DEFAULT '',
+  git_repository TEXT NOT NULL DEFAULT '',
+  config_json TEXT NOT NULL DEFAULT '{}',
+  error TEXT NOT NULL DEFAULT '',
+  release_id INTEGER,
+  rollback_from INTEGER,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  completed_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX deployments_app ON deployments(app_id, id);
+CREATE INDEX deployments_status ON deployments(status);
+CREATE TABLE deployment_events (
+  deployment_id INTEGER NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  stage TEXT NOT NULL,
+  state TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY (deployment_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE releases (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+  number INTEGER NOT NULL,
+  git_commit TEXT NOT NULL,
+  path TEXT NOT NULL,
+  manifest_json TEXT NOT NULL,
+  deployment_id INTEGER NOT NULL,
+  pruned INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  UNIQUE (app_id, number)
+);
+CREATE TABLE instances (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+  release_id INTEGER NOT NULL,
+  runtime TEXT NOT NULL,
+  pid INTEGER NOT NULL DEFAULT 0,
+  start_ticks INTEGER NOT NULL DEFAULT 0,
+  port INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+  provider TEXT NOT NULL,
+  delivery_id TEXT NOT NULL,
+  app TEXT NOT NULL,
+  event TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  deployment_id INTEGER,
+  received_ms INTEGER NOT NULL,
+  PRIMARY KEY (provider, delivery_id)
+);
+CREATE TABLE audit_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail_json TEXT NOT NULL DEFAULT '{}'
+);
+)sql"},
+  };
+  return kMigrations;
+}
+
+}  // namespace slipway

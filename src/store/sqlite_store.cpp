@@ -1,0 +1,474 @@
+#include "store/sqlite_store.h"
+
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "store/migrations.h"
+
+namespace slipway {
+namespace {
+
+// One prepared statement; binds by position (1-based) and steps.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(std::int64_t v) { sqlite3_bind_int64(stmt_, ++n_, v); return *this; }
+  Stmt& Bind(int v) { return Bind(static_cast<std::int64_t>(v)); }
+  Stmt& Bind(long long v) { return Bind(static_cast<std::int64_t>(v)); }
+  Stmt& Bind(const std::string& v) {
+    sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(const std::optional<std::int64_t>& v) {
+    if (v) return Bind(*v);
+    sqlite3_bind_null(stmt_, ++n_);
+    return *this;
+  }
+
+  // SQLITE_ROW, SQLITE_DONE, or an error code.
+  int Step() { return rc_ == SQLITE_OK ? sqlite3_step(stmt_) : rc_; }
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<std::int64_t> OptInt(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return Int(col);
+  }
+  std::string Text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : "";
+  }
+  Status Error(int rc) const {
+    if (rc == SQLITE_CONSTRAINT) return Conflict(sqlite3_errmsg(db_));
+    return Unavailable(std::string("database: ") + sqlite3_errmsg(db_));
+  }
+  // Runs a statement that returns no rows.
+  Status Exec() {
+    int rc = Step();
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? Status::Ok() : Error(rc);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+  int n_ = 0;
+};
+
+constexpr const char* kAppColumns =
+    "id, name, repo, branch, secret, hosts, path_prefix, current_release_id, created_ms";
+constexpr const char* kDeploymentColumns =
+    "d.id, d.app_id, a.name, d.type, d.environment, d.status, d.stage, d.git_commit, d.git_ref, "
+    "d.git_branch, d.git_repository, d.config_json, d.error, d.release_id, d.rollback_from, "
+    "d.created_ms, d.updated_ms, d.completed_ms";
+constexpr const char* kReleaseColumns =
+    "id, app_id, number, git_commit, path, manifest_json, deployment_id, pruned, created_ms";
+constexpr const char* kInstanceColumns =
+    "id, app_id, release_id, runtime, pid, start_ticks, port, state, created_ms";
+
+App ReadApp(const Stmt& s) {
+  App a;
+  a.id = s.Int(0);
+  a.name = s.Text(1);
+  a.repo = s.Text(2);
+  a.branch = s.Text(3);
+  a.secret = s.Text(4);
+  a.hosts = nlohmann::json::parse(s.Text(5), nullptr, false).get<std::vector<std::string>>();
+  a.path_prefix = s.Text(6);
+  a.current_release_id = s.OptInt(7);
+  a.created_ms = s.Int(8);
+  return a;
+}
+
+Deployment ReadDeployment(const Stmt& s) {
+  Deployment d;
+  d.id = s.Int(0);
+  d.app_id = s.Int(1);
+  d.app = s.Text(2);
+  d.type = s.Text(3);
+  d.environment = s.Text(4);
+  d.status = DeployStatusFromString(s.Text(5)).value_or(DeployStatus::kFailed);
+  d.stage = StageFromString(s.Text(6)).value_or(Stage::kQueued);
+  d.commit = s.Text(7);
+  d.ref = s.Text(8);
+  d.branch = s.Text(9);
+  d.repository = s.Text(10);
+  d.config_json = s.Text(11);
+  d.error = s.Text(12);
+  d.release_id = s.OptInt(13);
+  d.rollback_from = s.OptInt(14);
+  d.created_ms = s.Int(15);
+  d.updated_ms = s.Int(16);
+  d.completed_ms = s.Int(17);
+  return d;
+}
+
+Release ReadRelease(const Stmt& s) {
+  Release r;
+  r.id = s.Int(0);
+  r.app_id = s.Int(1);
+  r.number = s.Int(2);
+  r.commit = s.Text(3);
+  r.path = s.Text(4);
+  r.manifest_json = s.Text(5);
+  r.deployment_id = s.Int(6);
+  r.pruned = s.Int(7) != 0;
+  r.created_ms = s.Int(8);
+  return r;
+}
+
+Instance ReadInstance(const Stmt& s) {
+  Instance i;
+  i.id = s.Int(0);
+  i.app_id = s.Int(1);
+  i.release_id = s.Int(2);
+  i.runtime = s.Text(3);
+  i.pid = static_cast<int>(s.Int(4));
+  i.start_ticks = s.Int(5);
+  i.port = static_cast<int>(s.Int(6));
+  i.state = s.Text(7);
+  i.created_ms = s.Int(8);
+  return i;
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(sqlite3* db, Clock& clock) : db_(db), clock_(clock) {}
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  Status Migrate() {
+    std::lock_guard lock(mu_);
+    if (auto s = ExecSql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                         "PRAGMA foreign_keys=ON; "
+                         "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, "
+                         "applied_ms INTEGER NOT NULL);");
+        !s.ok())
+      return s;
+    Stmt q(db_, "SELECT COALESCE(MAX(number), 0) FROM schema_migrations");
+    if (q.Step() != SQLITE_ROW) return Unavailable("cannot read schema_migrations");
+    std::int64_t applied = q.Int(0);
+    for (const auto& m : SqliteMigrations()) {
+      if (m.number <= applied) continue;
+      if (auto s = ExecSql("BEGIN IMMEDIATE"); !s.ok()) return s;
+      Status s = ExecSql(m.sql);
+      if (s.ok()) {
+        s = Stmt(db_, "INSERT INTO schema_migrations VALUES (?, ?)")
+                .Bind(m.number).Bind(clock_.WallMillis()).Exec();
+      }
+      if (!s.ok()) {
+        (void)ExecSql("ROLLBACK");
+        return Unavailable("migration " + std::to_string(m.number) + " failed: " + s.message());
+      }
+      if (auto c = ExecSql("COMMIT"); !c.ok()) return c;
+    }
+    return Status::Ok();
+  }
+
+  Result<App> CreateApp(App app) override {
+    std::lock_guard lock(mu_);
+    app.created_ms = clock_.WallMillis();
+    Stmt s(db_, "INSERT INTO apps (name, repo, branch, secret, hosts, path_prefix, created_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    s.Bind(app.name).Bind(app.repo).Bind(app.branch).Bind(app.secret)
+        .Bind(nlohmann::json(app.hosts).dump()).Bind(app.path_prefix).Bind(app.created_ms);
+    if (int rc = s.Step(); rc != SQLITE_DONE) {
+      if (rc == SQLITE_CONSTRAINT) return Conflict("app '" + app.name + "' already exists");
+      return s.Error(rc);
+    }
+    app.id = sqlite3_last_insert_rowid(db_);
+    return app;
+  }
+
+  Result<App> GetApp(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kAppColumns + " FROM apps WHERE name = ?").c_str());
+    s.Bind(name);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return ReadApp(s);
+    if (rc == SQLITE_DONE) return NotFound("app '" + name + "' does not exist");
+    return s.Error(rc);
+  }
+
+  Result<App> GetAppById(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kAppColumns + " FROM apps WHERE id = ?").c_str());
+    s.Bind(id);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return ReadApp(s);
+    if (rc == SQLITE_DONE) return NotFound("app " + std::to_string(id) + " does not exist");
+    return s.Error(rc);
+  }
+
+  Result<std::vector<App>> ListApps() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kAppColumns + " FROM apps ORDER BY name").c_str());
+    std::vector<App> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadApp(s));
+    if (rc != SQLITE_DONE) return s.Error(rc);
+    return out;
+  }
+
+  Status DeleteApp(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "DELETE FROM apps WHERE id = ?");
+    s.Bind(id);
+    if (auto st = s.Exec(); !st.ok()) return st;
+    if (sqlite3_changes(db_) == 0) return NotFound("app " + std::to_string(id) + " does not exist");
+    return Status::Ok();
+  }
+
+  Status SetCurrentRelease(std::int64_t app_id, std::optional<std::int64_t> release_id) override {
+    std::lock_guard lock(mu_);
+    return Stmt(db_, "UPDATE apps SET current_release_id = ? WHERE id = ?")
+        .Bind(release_id).Bind(app_id).Exec();
+  }
+
+  Result<Deployment> CreateDeployment(Deployment d) override {
+    std::lock_guard lock(mu_);
+    d.created_ms = d.updated_ms = clock_.WallMillis();
+    Stmt s(db_,
+           "INSERT INTO deployments (app_id, type, name, environment, status, stage, git_commit, "
+           "git_ref, git_branch, git_repository, config_json, error, release_id, rollback_from, "
+           "created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s.Bind(d.app_id).Bind(d.type).Bind(d.app).Bind(d.environment)
+        .Bind(std::string(ToString(d.status))).Bind(std::string(ToString(d.stage)))
+        .Bind(d.commit).Bind(d.ref).Bind(d.branch).Bind(d.repository).Bind(d.config_json)
+        .Bind(d.error).Bind(d.release_id).Bind(d.rollback_from).Bind(d.created_ms)
+        .Bind(d.updated_ms);
+    if (auto st = s.Exec(); !st.ok()) return st;
+    d.id = sqlite3_last_insert_rowid(db_);
+    return d;
+  }
+
+  Result<Deployment> GetDeployment(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kDeploymentColumns +
+                 " FROM deployments d JOIN apps a ON a.id = d.app_id WHERE d.id = ?")
+                    .c_str());
+    s.Bind(id);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return ReadDeployment(s);
+    if (rc == SQLITE_DONE) return NotFound("deployment " + std::to_string(id) + " does not exist");
+    return s.Error(rc);
+  }
+
+  Result<std::vector<Deployment>> ListDeployments(const DeploymentFilter& f) override {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kDeploymentColumns +
+                      " FROM deployments d JOIN apps a ON a.id = d.app_id WHERE 1=1";
+    if (f.app_id) sql += " AND d.app_id = ?";
+    if (f.status) sql += " AND d.status = ?";
+    sql += " ORDER BY d.id DESC LIMIT ?";
+    Stmt s(db_, sql.c_str());
+    if (f.app_id) s.Bind(*f.app_id);
+    if (f.status) s.Bind(std::string(ToString(*f.status)));
+    s.Bind(f.limit);
+    std::vector<Deployment> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadDeployment(s));
+    if (rc != SQLITE_DONE) return s.Error(rc);
+    return out;
+  }
+
+  Status UpdateDeployment(const Deployment& d) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "UPDATE deployments SET status = ?, stage = ?, git_commit = ?, config_json = ?, "
+           "error = ?, release_id = ?, rollback_from = ?, updated_ms = ?, completed_ms = ? "
+           "WHERE id = ?");
+    s.Bind(std::string(ToString(d.status))).Bind(std::string(ToString(d.stage))).Bind(d.commit)
+        .Bind(d.config_json).Bind(d.error).Bind(d.release_id).Bind(d.rollback_from)
+        .Bind(clock_.WallMillis()).Bind(d.completed_ms).Bind(d.id);
+    return s.Exec();
+  }
+
+  Result<Event> AppendEvent(Event e) override {
+    std::lock_guard lock(mu_);
+    // One statement computes the next seq and inserts, so seqs stay dense without a
+    // separate transaction.
+    Stmt s(db_,
+           "INSERT INTO deployment_events (deployment_id, seq, ts_ms, stage, state, stream, text) "
+           "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM deployment_events "
+           "WHERE deployment_id = ? RETURNING seq");
+    if (e.ts_ms == 0) e.ts_ms = clock_.WallMillis();
+    s.Bind(e.deployment_id).Bind(e.ts_ms).Bind(e.stage).Bind(e.state).Bind(e.stream)
+        .Bind(e.text).Bind(e.deployment_id);
+    int rc = s.Step();
+    if (rc != SQLITE_ROW) return s.Error(rc);
+    e.seq = s.Int(0);
+    while (s.Step() == SQLITE_ROW) {
+    }
+    return e;
+  }
+
+  Result<std::vector<Event>> ListEvents(std::int64_t deployment_id, std::int64_t after_seq,
+                                        int limit) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "SELECT deployment_id, seq, ts_ms, stage, state, stream, text FROM deployment_events "
+           "WHERE deployment_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+    s.Bind(deployment_id).Bind(after_seq).Bind(limit);
+    std::vector<Event> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      out.push_back(Event{s.Int(0), s.Int(1), s.Int(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6)});
+    }
+    if (rc != SQLITE_DONE) return s.Error(rc);
+    return out;
+  }
+
+  Result<Release> CreateRelease(Release r) override {
+    std::lock_guard lock(mu_);
+    r.created_ms = clock_.WallMillis();
+    Stmt s(db_,
+           "INSERT INTO releases (app_id, number, git_commit, path, manifest_json, deployment_id, "
+           "created_ms) SELECT ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ? FROM releases "
+           "WHERE app_id = ? RETURNING id, number");
+    s.Bind(r.app_id).Bind(r.commit).Bind(r.path).Bind(r.manifest_json).Bind(r.deployment_id)
+        .Bind(r.created_ms).Bind(r.app_id);
+    int rc = s.Step();
+    if (rc != SQLITE_ROW) return s.Error(rc);
+    r.id = s.Int(0);
+    r.number = s.Int(1);
+    while (s.Step() == SQLITE_ROW) {
+    }
+    return r;
+  }
+
+  Result<Release> GetRelease(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE id = ?").c_str());
+    s.Bind(id);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return ReadRelease(s);
+    if (rc == SQLITE_DONE) return NotFound("release " + std::to_string(id) + " does not exist");
+    return s.Error(rc);
+  }
+
+  Result<std::vector<Release>> ListReleases(std::int64_t app_id, bool include_pruned) override {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE app_id = ?";
+    if (!include_pruned) sql += " AND pruned = 0";
+    sql += " ORDER BY number DESC";
+    Stmt s(db_, sql.c_str());
+    s.Bind(app_id);
+    std::vector<Release> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadRelease(s));
+    if (rc != SQLITE_DONE) return s.Error(rc);
+    return out;
+  }
+
+  Status MarkReleasePruned(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    return Stmt(db_, "UPDATE releases SET pruned = 1 WHERE id = ?").Bind(id).Exec();
+  }
+
+  Result<Instance> CreateInstance(Instance i) override {
+    std::lock_guard lock(mu_);
+    i.created_ms = clock_.WallMillis();
+    Stmt s(db_,
+           "INSERT INTO instances (app_id, release_id, runtime, pid, start_ticks, port, state, "
+           "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    s.Bind(i.app_id).Bind(i.release_id).Bind(i.runtime).Bind(i.pid).Bind(i.start_ticks)
+        .Bind(i.port).Bind(i.state).Bind(i.created_ms);
+    if (auto st = s.Exec(); !st.ok()) return st;
+    i.id = sqlite3_last_insert_rowid(db_);
+    return i;
+  }
+
+  Status UpdateInstance(const Instance& i) override {
+    std::lock_guard lock(mu_);
+    return Stmt(db_, "UPDATE instances SET pid = ?, start_ticks = ?, port = ?, state = ? WHERE id = ?")
+        .Bind(i.pid).Bind(i.start_ticks).Bind(i.port).Bind(i.state).Bind(i.id).Exec();
+  }
+
+  Result<std::vector<Instance>> ListLiveInstances(std::int64_t app_id) override {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kInstanceColumns +
+                      " FROM instances WHERE state != 'stopped'";
+    if (app_id) sql += " AND app_id = ?";
+    sql += " ORDER BY id";
+    Stmt s(db_, sql.c_str());
+    if (app_id) s.Bind(app_id);
+    std::vector<Instance> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadInstance(s));
+    if (rc != SQLITE_DONE) return s.Error(rc);
+    return out;
+  }
+
+  Status RecordDelivery(const WebhookDelivery& d) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?)");
+    s.Bind(d.provider).Bind(d.delivery_id).Bind(d.app).Bind(d.event).Bind(d.outcome)
+        .Bind(d.deployment_id).Bind(d.received_ms ? d.received_ms : clock_.WallMillis());
+    int rc = s.Step();
+    if (rc == SQLITE_CONSTRAINT) {
+      return Conflict("delivery " + d.delivery_id + " was already received");
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : s.Error(rc);
+  }
+
+  Status AppendAudit(AuditEvent e) override {
+    std::lock_guard lock(mu_);
+    return Stmt(db_, "INSERT INTO audit_events (ts_ms, actor, action, target, detail_json) "
+                     "VALUES (?, ?, ?, ?, ?)")
+        .Bind(e.ts_ms ? e.ts_ms : clock_.WallMillis()).Bind(e.actor).Bind(e.action)
+        .Bind(e.target).Bind(e.detail_json).Exec();
+  }
+
+  Result<std::vector<AuditEvent>> ListAudit(int limit) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT id, ts_ms, actor, action, target, detail_json FROM audit_events "
+                "ORDER BY id DESC LIMIT ?");
+    s.Bind(limit);
+    std::vector<AuditEvent> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      out.push_back(AuditEvent{s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5)});
+    }
+    if (rc != SQLITE_DONE) return s.Error(rc);
+    return out;
+  }
+
+ private:
+  Status ExecSql(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Unavailable("database: " + msg);
+    }
+    return Status::Ok();
+  }
+
+  std::mutex mu_;  // serialises all use of db_
+  sqlite3* db_;
+  Clock& clock_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Clock& clock) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Unavailable("cannot open database " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::make_unique<SqliteStore>(db, clock);
+  if (Status s = store->Migrate(); !s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace slipway

@@ -1,0 +1,73 @@
+#pragma once
+// The Store interface: every durable record of the control plane. Implementations must make
+// each call atomic (a crash never leaves half a record) and be safe to call from any thread.
+// Errors: kNotFound for a missing record, kConflict for a uniqueness violation,
+// kUnavailable for an I/O failure (disk full, database locked past the busy timeout).
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/status.h"
+
+namespace slipway {
+
+struct DeploymentFilter {
+  std::optional<std::int64_t> app_id;
+  std::optional<DeployStatus> status;
+  int limit = 50;
+};
+
+struct WebhookDelivery {
+  std::string provider;
+  std::string delivery_id;
+  std::string app;
+  std::string event;
+  std::string outcome;
+  std::optional<std::int64_t> deployment_id;
+  long long received_ms = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Result<App> CreateApp(App app) = 0;
+  virtual Result<App> GetApp(const std::string& name) = 0;
+  virtual Result<App> GetAppById(std::int64_t id) = 0;
+  virtual Result<std::vector<App>> ListApps() = 0;
+  virtual Status DeleteApp(std::int64_t id) = 0;
+  virtual Status SetCurrentRelease(std::int64_t app_id, std::optional<std::int64_t> release_id) = 0;
+
+  virtual Result<Deployment> CreateDeployment(Deployment d) = 0;
+  virtual Result<Deployment> GetDeployment(std::int64_t id) = 0;
+  virtual Result<std::vector<Deployment>> ListDeployments(const DeploymentFilter& filter) = 0;
+  // Writes every mutable column of `d` (status, stage, commit, error, release, times).
+  virtual Status UpdateDeployment(const Deployment& d) = 0;
+
+  // Assigns the next seq of the deployment and stores the event; returns it with seq set.
+  virtual Result<Event> AppendEvent(Event e) = 0;
+  virtual Result<std::vector<Event>> ListEvents(std::int64_t deployment_id, std::int64_t after_seq,
+                                                int limit) = 0;
+
+  // Assigns the next release number of the app.
+  virtual Result<Release> CreateRelease(Release r) = 0;
+  virtual Result<Release> GetRelease(std::int64_t id) = 0;
+  // Newest first; pruned releases included only when asked.
+  virtual Result<std::vector<Release>> ListReleases(std::int64_t app_id, bool include_pruned) = 0;
+  virtual Status MarkReleasePruned(std::int64_t id) = 0;
+
+  virtual Result<Instance> CreateInstance(Instance i) = 0;
+  virtual Status UpdateInstance(const Instance& i) = 0;
+  // Instances not yet stopped, of one app or (app_id 0) of all apps.
+  virtual Result<std::vector<Instance>> ListLiveInstances(std::int64_t app_id) = 0;
+
+  // Records a webhook delivery; kConflict when (provider, delivery_id) was seen before.
+  virtual Status RecordDelivery(const WebhookDelivery& d) = 0;
+
+  virtual Status AppendAudit(AuditEvent e) = 0;
+  virtual Result<std::vector<AuditEvent>> ListAudit(int limit) = 0;
+};
+
+}  // namespace slipway

@@ -17,9 +17,15 @@ const char* ToString(Action a) {
 
 Action PipelineMachine::Begin(Clock::time_point now) {
   status_ = DeployStatus::kRunning;
+  begun_ = now;
   deadline_ = now + options_.deploy_timeout;
   stage_ = Stage::kFetch;
   return Action::kRunStage;
+}
+
+void PipelineMachine::SetOptions(PipelineOptions options) {
+  options_ = options;
+  deadline_ = begun_ + options_.deploy_timeout;
 }
 
 Action PipelineMachine::Advance(Clock::time_point now) {

@@ -41,6 +41,9 @@ class PipelineMachine {
 
   // Starts the deployment at `now`. REQUIRES: called once, first.
   Action Begin(Clock::time_point now);
+  // Replaces the options once the manifest is known (deadlines still count from Begin).
+  // REQUIRES: before the switch.
+  void SetOptions(PipelineOptions options);
   Action OnStageSucceeded(Clock::time_point now);
   Action OnStageFailed(std::string error, Clock::time_point now);
   Action OnWatchHealthFailed(std::string error, Clock::time_point now);
@@ -68,6 +71,7 @@ class PipelineMachine {
   std::string error_;
   bool switched_ = false;
   bool cleaning_up_ = false;
+  Clock::time_point begun_{};
   Clock::time_point deadline_{};
   Clock::time_point watch_deadline_{};
 };

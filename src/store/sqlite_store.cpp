@@ -371,6 +371,11 @@ class SqliteStore final : public Store {
     return Stmt(db_, "UPDATE releases SET pruned = 1 WHERE id = ?").Bind(id).Exec();
   }
 
+  Status SetReleasePath(std::int64_t id, const std::string& path) override {
+    std::lock_guard lock(mu_);
+    return Stmt(db_, "UPDATE releases SET path = ? WHERE id = ?").Bind(path).Bind(id).Exec();
+  }
+
   Result<Instance> CreateInstance(Instance i) override {
     std::lock_guard lock(mu_);
     i.created_ms = clock_.WallMillis();

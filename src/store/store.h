@@ -57,6 +57,7 @@ class Store {
   // Newest first; pruned releases included only when asked.
   virtual Result<std::vector<Release>> ListReleases(std::int64_t app_id, bool include_pruned) = 0;
   virtual Status MarkReleasePruned(std::int64_t id) = 0;
+  virtual Status SetReleasePath(std::int64_t id, const std::string& path) = 0;
 
   virtual Result<Instance> CreateInstance(Instance i) = 0;
   virtual Status UpdateInstance(const Instance& i) = 0;

@@ -1,0 +1,59 @@
+#pragma once
+// What the control plane asks of a node. The control plane never runs git, a build or an
+// instance itself: it calls an Agent. LocalAgent executes in-process (the single-machine
+// default); a remote agent carries the same calls over a WebSocket transport, so both paths
+// share the pipeline code above this interface.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "os/process.h"
+#include "runtime/runtime.h"
+
+namespace slipway {
+
+struct StepRequest {
+  std::string command;  // run with /bin/sh -c
+  std::string cwd;
+  std::map<std::string, std::string> env;
+  std::chrono::milliseconds timeout{std::chrono::minutes(30)};
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct ProbeResult {
+  int status = 0;  // HTTP status, 0 when no response
+  std::chrono::microseconds latency{0};
+  std::string error;  // why there was no response
+  bool healthy() const { return status >= 200 && status < 300; }
+};
+
+class Agent {
+ public:
+  virtual ~Agent() = default;
+  virtual std::string name() const = 0;
+
+  // Brings the node's mirror of `repo_url` (credentials allowed in the URL) up to date.
+  virtual Status Fetch(const std::string& repo_url, const std::string& cache_dir,
+                       const std::atomic<bool>* cancel, const os::LineSink& sink) = 0;
+  virtual Result<std::string> Resolve(const std::string& cache_dir, const std::string& ref) = 0;
+  virtual Status Export(const std::string& cache_dir, const std::string& commit,
+                        const std::string& dest, const os::LineSink& sink) = 0;
+  virtual Result<os::RunResult> RunStep(const StepRequest& step, const os::LineSink& sink) = 0;
+
+  virtual Result<int> AllocatePort() = 0;
+  virtual Result<InstanceHandle> StartInstance(const InstanceSpec& spec) = 0;
+  virtual bool IsRunning(const InstanceHandle& h) = 0;
+  virtual long long MemoryBytes(const InstanceHandle& h) = 0;
+  virtual void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) = 0;
+  // GET http://127.0.0.1:<port><path>, bounded by `timeout`.
+  virtual ProbeResult Probe(int port, const std::string& path, std::chrono::milliseconds timeout) = 0;
+};
+
+// The in-process agent: runs everything on this machine. `askpass_path` is where the git
+// credential helper is written.
+std::unique_ptr<Agent> MakeLocalAgent(std::string askpass_path);
+
+}  // namespace slipway

@@ -1,0 +1,50 @@
+// slipway: one binary, several roles. `slipway server` runs the control plane, gateway and
+// local agent; every other verb is a client of a running server's API.
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "app/server.h"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"slipway: git-to-production deployments with zero downtime"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "slipway 0.1.0");
+
+  slipway::cli::GlobalOptions global;
+  const char* env_server = std::getenv("SLIPWAY_SERVER");
+  global.server = env_server ? env_server : "http://127.0.0.1:3452";
+  app.add_option("--server", global.server, "API URL of the slipway server (or SLIPWAY_SERVER)");
+  app.add_flag("--json", global.json, "Machine-readable output");
+
+  slipway::ServerOptions server;
+  bool run_server = false;
+  auto* srv = app.add_subcommand("server", "Run the control plane, gateway and local agent");
+  srv->add_option("--data", server.data_dir, "Data directory (database, releases, logs)");
+  srv->add_option("--api", server.api_addr, "API listen address HOST:PORT");
+  srv->add_option("--gateway", server.gateway_addr, "Gateway listen address HOST:PORT");
+  srv->add_option("--log-level", server.log_level, "trace|debug|info|warn|error");
+  srv->add_flag("--log-json", server.log_json, "Log one JSON object per line");
+  srv->add_option("--max-concurrent", server.max_concurrent, "Deployments running at once")->check(CLI::Range(1, 64));
+  srv->add_option("--gateway-threads", server.gateway_threads, "Gateway I/O threads")->check(CLI::Range(1, 64));
+  srv->callback([&] { run_server = true; });
+
+  int exit_code = 0;
+  slipway::cli::RegisterCommands(app, global, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << " (see slipway --help)\n";
+    return 2;
+  }
+  if (run_server) return slipway::RunServer(server);
+  return exit_code;
+}

@@ -1,0 +1,435 @@
+#include "control/controller.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "control/deployer.h"
+#include "manifest/manifest.h"
+#include "obs/metrics.h"
+
+namespace slipway {
+namespace fs = std::filesystem;
+
+namespace {
+bool ValidAppName(const std::string& name) {
+  static const std::regex kName("^[a-z][a-z0-9-]{0,62}$");
+  return std::regex_match(name, kName);
+}
+
+std::string Json(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
+Controller::Controller(Context& ctx, ControllerOptions options) : ctx_(ctx), options_(options) {
+  auto& m = obs::Metrics::Global();
+  m.Describe("slipway_webhooks_received_total", "counter", "Webhook deliveries by provider, event and outcome.");
+  m.Describe("slipway_deployments_total", "counter", "Finished deployments by runtime and status.");
+  m.Describe("slipway_deployment_duration_seconds", "histogram", "Deployment duration from start to end.");
+}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::Start() {
+  Recover();
+  for (int i = 0; i < options_.max_concurrent; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+void Controller::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [id, flag] : running_) flag->store(true);
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  ctx_.events.NotifyAll();
+}
+
+void Controller::RouteApp(const App& app) {
+  gateway::Route route;
+  route.app = app.name;
+  route.hosts = app.hosts.empty() ? std::vector<std::string>{app.name + ".localhost"} : app.hosts;
+  route.path_prefix = app.path_prefix;
+  auto serving = ctx_.serving.Get(app.id);
+  route.target = serving ? serving->target : nullptr;
+  ctx_.router.SetRoute(std::move(route));
+}
+
+Result<App> Controller::CreateApp(App app, const std::string& actor) {
+  if (!ValidAppName(app.name)) {
+    return Invalid("app name must be lower-case letters, digits and '-', starting with a letter (max 63)");
+  }
+  if (app.repo.empty()) return Invalid("repo is required");
+  if (app.branch.empty()) app.branch = "main";
+  if (app.secret.size() < 8) return Invalid("secret must be at least 8 characters (it signs webhooks)");
+  auto created = ctx_.store.CreateApp(app);
+  if (!created.ok()) return created;
+  RouteApp(*created);
+  (void)ctx_.store.AppendAudit({0, 0, actor, "app.create", "app/" + app.name,
+                                fmt::format(R"({{"branch":"{}"}})", Json(app.branch))});
+  return created;
+}
+
+Status Controller::DeleteApp(const std::string& name, const std::string& actor) {
+  auto app = ctx_.store.GetApp(name);
+  if (!app.ok()) return app.status();
+  {
+    std::lock_guard lock(mu_);
+    if (busy_apps_.count(app->id)) return Conflict("app '" + name + "' has a deployment running");
+  }
+  if (auto serving = ctx_.serving.Get(app->id)) {
+    ctx_.router.RemoveRoute(name);
+    ctx_.agent.StopInstance({serving->instance.pid, serving->instance.start_ticks, serving->instance.port},
+                            std::chrono::seconds(10));
+    ctx_.serving.Set(app->id, std::nullopt);
+  } else {
+    ctx_.router.RemoveRoute(name);
+  }
+  if (auto s = ctx_.store.DeleteApp(app->id); !s.ok()) return s;
+  std::error_code ec;
+  fs::remove_all(ctx_.paths.releases(name), ec);
+  fs::remove_all(ctx_.paths.builds(name), ec);
+  fs::remove_all(ctx_.paths.cache(name), ec);
+  (void)ctx_.store.AppendAudit({0, 0, actor, "app.delete", "app/" + name, "{}"});
+  return Status::Ok();
+}
+
+Result<Deployment> Controller::Deploy(const std::string& app_name, const std::string& ref,
+                                      const std::string& actor, const std::string& type,
+                                      const std::string& commit) {
+  auto app = ctx_.store.GetApp(app_name);
+  if (!app.ok()) return app.status();
+  Deployment d;
+  d.app_id = app->id;
+  d.app = app->name;
+  d.type = type;
+  d.ref = ref.empty() ? app->branch : ref;
+  d.branch = ref.empty() ? app->branch : "";
+  d.commit = commit;
+  d.repository = app->repo;
+  auto q = Enqueue(std::move(d));
+  if (q.ok()) {
+    (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.create", "deployment/" + std::to_string(q->id),
+                                  fmt::format(R"({{"app":"{}","ref":"{}","type":"{}"}})", Json(app_name),
+                                              Json(q->ref), type)});
+  }
+  return q;
+}
+
+Result<Deployment> Controller::Rollback(const std::string& app_name, std::optional<std::int64_t> number,
+                                        const std::string& actor) {
+  auto app = ctx_.store.GetApp(app_name);
+  if (!app.ok()) return app.status();
+  auto releases = ctx_.store.ListReleases(app->id, false);
+  if (!releases.ok()) return releases.status();
+  const Release* target = nullptr;
+  bool past_current = false;
+  for (const auto& r : *releases) {
+    if (number) {
+      if (r.number == *number) target = &r;
+    } else if (past_current) {
+      target = &r;
+      break;
+    } else if (app->current_release_id && r.id == *app->current_release_id) {
+      past_current = true;
+    }
+  }
+  if (!target) {
+    return NotFound(number ? fmt::format("release {} of '{}' is not retained", *number, app_name)
+                           : fmt::format("'{}' has no retained release before the current one", app_name));
+  }
+  if (app->current_release_id && target->id == *app->current_release_id) {
+    return Conflict(fmt::format("release {} is already serving", target->number));
+  }
+  Deployment d;
+  d.app_id = app->id;
+  d.app = app->name;
+  d.type = "rollback";
+  d.ref = fmt::format("release {}", target->number);
+  d.commit = target->commit;
+  d.repository = app->repo;
+  d.release_id = target->id;
+  d.rollback_from = app->current_release_id;
+  auto q = Enqueue(std::move(d));
+  if (q.ok()) {
+    (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.rollback", "deployment/" + std::to_string(q->id),
+                                  fmt::format(R"({{"app":"{}","release":{}}})", Json(app_name), target->number)});
+  }
+  return q;
+}
+
+Result<Deployment> Controller::Enqueue(Deployment d) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return Unavailable("the server is shutting down");
+  auto created = ctx_.store.CreateDeployment(std::move(d));
+  if (!created.ok()) return created;
+  ctx_.events.Append(created->id, "queued", "info", fmt::format("queued {} of {}", created->type, created->ref));
+  // A newer deployment of the same app makes the queued ones pointless.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (queued_app_[*it] != created->app_id) {
+      ++it;
+      continue;
+    }
+    if (auto old = ctx_.store.GetDeployment(*it); old.ok()) {
+      old->status = DeployStatus::kCancelled;
+      old->error = fmt::format("superseded by deployment #{}", created->id);
+      old->completed_ms = ctx_.clock.WallMillis();
+      (void)ctx_.store.UpdateDeployment(*old);
+      ctx_.events.Append(old->id, "queued", "cancelled", old->error);
+    }
+    queued_app_.erase(*it);
+    it = queue_.erase(it);
+  }
+  queue_.push_back(created->id);
+  queued_app_[created->id] = created->app_id;
+  cv_.notify_all();
+  return created;
+}
+
+Status Controller::Cancel(std::int64_t id, const std::string& actor) {
+  auto d = ctx_.store.GetDeployment(id);
+  if (!d.ok()) return d.status();
+  std::lock_guard lock(mu_);
+  if (auto it = running_.find(id); it != running_.end()) {
+    it->second->store(true);
+  } else if (queued_app_.count(id)) {
+    queue_.erase(std::find(queue_.begin(), queue_.end(), id));
+    queued_app_.erase(id);
+    d->status = DeployStatus::kCancelled;
+    d->error = "cancelled by " + actor;
+    d->completed_ms = ctx_.clock.WallMillis();
+    (void)ctx_.store.UpdateDeployment(*d);
+    ctx_.events.Append(id, "queued", "cancelled", d->error);
+  } else {
+    return Conflict(fmt::format("deployment #{} already ended ({})", id, ToString(d->status)));
+  }
+  (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.cancel", "deployment/" + std::to_string(id), "{}"});
+  return Status::Ok();
+}
+
+void Controller::WorkerLoop() {
+  for (;;) {
+    std::int64_t id = 0;
+    std::int64_t app_id = 0;
+    std::shared_ptr<std::atomic<bool>> cancel;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] {
+        if (stopping_) return true;
+        for (auto qid : queue_)
+          if (!busy_apps_.count(queued_app_[qid])) return true;
+        return false;
+      });
+      if (stopping_) return;
+      auto it = std::find_if(queue_.begin(), queue_.end(), [&](auto qid) { return !busy_apps_.count(queued_app_[qid]); });
+      id = *it;
+      app_id = queued_app_[id];
+      queue_.erase(it);
+      queued_app_.erase(id);
+      busy_apps_.insert(app_id);
+      cancel = std::make_shared<std::atomic<bool>>(false);
+      running_[id] = cancel;
+    }
+    auto d = ctx_.store.GetDeployment(id);
+    if (d.ok() && d->status == DeployStatus::kQueued) {
+      Deployer deployer(ctx_, *d, *cancel);
+      deployer.Run();
+    }
+    {
+      std::lock_guard lock(mu_);
+      busy_apps_.erase(app_id);
+      running_.erase(id);
+    }
+    cv_.notify_all();
+    ctx_.events.NotifyAll();
+  }
+}
+
+WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std::string& app_name,
+                                          const webhook::HeaderMap& headers, const std::string& body) {
+  auto count = [&](const std::string& event, const WebhookOutcome& o) {
+    obs::Metrics::Global().Inc("slipway_webhooks_received_total",
+                               {{"provider", provider}, {"event", event}, {"outcome", o.outcome}});
+    return o;
+  };
+  if (!webhook::IsKnownProvider(provider)) {
+    return count("", {404, "not_found", "unknown webhook provider '" + provider + "'", std::nullopt});
+  }
+  auto app = ctx_.store.GetApp(app_name);
+  if (!app.ok()) return count("", {404, "not_found", app.status().message(), std::nullopt});
+  if (auto s = webhook::VerifySignature(provider, headers, body, app->secret); !s.ok()) {
+    return count("", {401, "unauthorized", s.message(), std::nullopt});
+  }
+  auto delivery = webhook::ParseDelivery(provider, headers, body);
+  if (!delivery.ok()) return count("", {400, "invalid", delivery.status().message(), std::nullopt});
+  const auto& dl = *delivery;
+  WebhookOutcome out{200, "ignored", "", std::nullopt};
+  bool deploy = false;
+  if (dl.ping) {
+    out = {200, "pong", "webhook is set up for app '" + app_name + "'", std::nullopt};
+  } else if (!dl.push) {
+    out.detail = "event '" + dl.event + "' does not trigger deployments";
+  } else if (dl.push->deleted) {
+    out.detail = dl.push->ref + " was deleted";
+  } else if (dl.push->branch.empty()) {
+    out.detail = dl.push->ref + " is not a branch";
+  } else if (dl.push->branch != app->branch) {
+    out.detail = "branch '" + dl.push->branch + "' is not tracked (tracking '" + app->branch + "')";
+  } else {
+    deploy = true;
+  }
+  if (!dl.delivery_id.empty()) {
+    WebhookDelivery rec{provider, dl.delivery_id, app_name, dl.event, deploy ? "queued" : out.outcome, std::nullopt, 0};
+    if (auto s = ctx_.store.RecordDelivery(rec); !s.ok()) {
+      if (s.code() == Code::kConflict) {
+        return count(dl.event, {200, "duplicate", "delivery " + dl.delivery_id + " was already received", std::nullopt});
+      }
+      return count(dl.event, {503, "unavailable", s.message(), std::nullopt});
+    }
+  }
+  if (deploy) {
+    auto q = Deploy(app_name, dl.push->branch, provider + ":" + dl.push->pusher, "push", dl.push->commit);
+    if (!q.ok()) return count(dl.event, {503, "unavailable", q.status().message(), std::nullopt});
+    out = {202, "queued", fmt::format("deployment #{} of {} queued", q->id, dl.push->commit.substr(0, 7)), q->id};
+  }
+  return count(dl.event, out);
+}
+
+// --- recovery ------------------------------------------------------------------------
+
+void Controller::Recover() {
+  auto running = ctx_.store.ListDeployments({std::nullopt, DeployStatus::kRunning, 1000});
+  if (running.ok()) {
+    for (auto d : *running) {
+      d.error = fmt::format("{}: interrupted by a server restart", ToString(d.stage));
+      d.status = DeployStatus::kFailed;
+      d.completed_ms = ctx_.clock.WallMillis();
+      (void)ctx_.store.UpdateDeployment(d);
+      ctx_.events.Append(d.id, ToString(d.stage), "failed", d.error);
+      spdlog::warn("deployment #{} was running when the server stopped; marked failed", d.id);
+    }
+  }
+  ReapStrays();
+  if (auto apps = ctx_.store.ListApps(); apps.ok()) {
+    for (const auto& app : *apps) RecoverApp(app);
+  }
+  auto queued = ctx_.store.ListDeployments({std::nullopt, DeployStatus::kQueued, 1000});
+  if (queued.ok()) {
+    std::lock_guard lock(mu_);
+    for (auto it = queued->rbegin(); it != queued->rend(); ++it) {
+      queue_.push_back(it->id);
+      queued_app_[it->id] = it->app_id;
+    }
+  }
+}
+
+void Controller::RecoverApp(const App& app) {
+  auto instances = ctx_.store.ListLiveInstances(app.id);
+  std::optional<Instance> adopted;
+  if (instances.ok()) {
+    for (auto inst : *instances) {
+      InstanceHandle h{inst.pid, inst.start_ticks, inst.port};
+      bool current = app.current_release_id && inst.release_id == *app.current_release_id;
+      if (current && !adopted && ctx_.agent.IsRunning(h)) {
+        adopted = inst;
+        continue;
+      }
+      ctx_.agent.StopInstance(h, std::chrono::seconds(5));
+      inst.state = "stopped";
+      (void)ctx_.store.UpdateInstance(inst);
+    }
+  }
+  if (!adopted && app.current_release_id) {
+    // The serving release is on disk: start it again instead of rebuilding.
+    auto release = ctx_.store.GetRelease(*app.current_release_id);
+    auto manifest = release.ok() ? Manifest::FromJson(release->manifest_json) : Result<Manifest>(release.status());
+    auto port = ctx_.agent.AllocatePort();
+    if (release.ok() && manifest.ok() && port.ok() && fs::exists(release->path)) {
+      Instance rec{0, app.id, release->id, "process", 0, 0, *port, "serving", 0};
+      auto created = ctx_.store.CreateInstance(rec);
+      InstanceSpec spec{app.name, release->id, release->path, manifest->command, manifest->env, *port, ""};
+      spec.env["SLIPWAY_APP"] = app.name;
+      spec.env["SLIPWAY_RELEASE"] = std::to_string(release->number);
+      spec.env[kHomeMarker] = ctx_.paths.data;
+      std::error_code ec;
+      fs::create_directories(ctx_.paths.logs(app.name), ec);
+      if (created.ok()) {
+        spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(created->id);
+        spec.log_path = fmt::format("{}/instance-{}.log", ctx_.paths.logs(app.name), created->id);
+        if (auto h = ctx_.agent.StartInstance(spec); h.ok()) {
+          created->pid = h->pid;
+          created->start_ticks = h->start_ticks;
+          (void)ctx_.store.UpdateInstance(*created);
+          auto deadline = ctx_.clock.Now() + manifest->health_timeout;
+          while (ctx_.clock.Now() < deadline && ctx_.agent.IsRunning(*h) &&
+                 !ctx_.agent.Probe(h->port, manifest->health_path, std::chrono::milliseconds(1000)).healthy()) {
+            ctx_.clock.SleepFor(std::chrono::milliseconds(50));
+          }
+          adopted = *created;
+          spdlog::info("{}: restarted release {} on port {}", app.name, release->number, *port);
+        }
+      }
+    } else {
+      spdlog::error("{}: serving release cannot be restarted", app.name);
+    }
+  }
+  if (adopted) {
+    auto target = std::make_shared<gateway::Target>(
+        fmt::format("{}-i{}", app.name, adopted->id), "127.0.0.1", adopted->port);
+    adopted->state = "serving";
+    (void)ctx_.store.UpdateInstance(*adopted);
+    ctx_.serving.Set(app.id, Serving{*adopted, target});
+    spdlog::info("{}: serving instance {} (pid {}, port {})", app.name, adopted->id, adopted->pid, adopted->port);
+  }
+  RouteApp(app);
+}
+
+// Kills processes an earlier run of this server left behind (build steps, instances that
+// are no longer recorded as live), recognised by the SLIPWAY_HOME marker in their
+// environment. Recorded live instances are left to RecoverApp.
+void Controller::ReapStrays() {
+  std::set<int> live;
+  if (auto instances = ctx_.store.ListLiveInstances(0); instances.ok()) {
+    for (const auto& i : *instances) live.insert(i.pid);
+  }
+  const std::string marker = std::string(kHomeMarker) + "=" + ctx_.paths.data;
+  DIR* dir = opendir("/proc");
+  if (!dir) return;
+  std::set<int> self_tree = {getpid()};
+  while (dirent* e = readdir(dir)) {
+    int pid = std::atoi(e->d_name);
+    if (pid <= 0 || self_tree.count(pid)) continue;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    std::string var;
+    bool ours = false;
+    while (std::getline(in, var, '\0')) {
+      if (var == marker) {
+        ours = true;
+        break;
+      }
+    }
+    if (!ours) continue;
+    // A recorded instance's children share its marker; keep its whole group.
+    pid_t pgid = getpgid(pid);
+    if (live.count(pid) || live.count(pgid)) continue;
+    spdlog::warn("reaping stray process {} left by an earlier run", pid);
+    kill(pid, SIGKILL);
+  }
+  closedir(dir);
+}
+
+}  // namespace slipway

@@ -1,0 +1,75 @@
+#pragma once
+// The control plane's front door: apps, deployments, rollbacks, cancels and webhook intake,
+// a scheduler that runs deployments (one at a time per app, a global cap, a newer push
+// superseding a queued one), and the recovery that makes a restart land in a true state.
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "control/context.h"
+#include "webhook/webhook.h"
+
+namespace slipway {
+
+struct ControllerOptions {
+  int max_concurrent = 4;  // deployments running at once, across apps
+};
+
+struct WebhookOutcome {
+  int http_status = 200;
+  std::string outcome;  // queued | duplicate | ignored | pong | error code
+  std::string detail;
+  std::optional<std::int64_t> deployment_id;
+};
+
+class Controller {
+ public:
+  Controller(Context& ctx, ControllerOptions options);
+  ~Controller();
+
+  // Recovers from the previous run (see docs/ARCHITECTURE.md), then starts the workers.
+  void Start();
+  // Stops taking work; running deployments are cancelled and end in a true state.
+  void Stop();
+
+  Result<App> CreateApp(App app, const std::string& actor);
+  Status DeleteApp(const std::string& name, const std::string& actor);
+
+  // Queues a deployment of `ref` (branch, tag or sha; "" = the app's branch).
+  Result<Deployment> Deploy(const std::string& app, const std::string& ref, const std::string& actor,
+                            const std::string& type = "manual", const std::string& commit = "");
+  // Queues a switch back to a retained release: `number` or, when empty, the one before
+  // the current. kNotFound when there is no such release on disk.
+  Result<Deployment> Rollback(const std::string& app, std::optional<std::int64_t> number,
+                              const std::string& actor);
+  Status Cancel(std::int64_t deployment_id, const std::string& actor);
+
+  WebhookOutcome ReceiveWebhook(const std::string& provider, const std::string& app,
+                                const webhook::HeaderMap& headers, const std::string& body);
+
+ private:
+  Result<Deployment> Enqueue(Deployment d);
+  void WorkerLoop();
+  void RouteApp(const App& app);
+  void Recover();
+  void RecoverApp(const App& app);
+  void ReapStrays();
+
+  Context& ctx_;
+  ControllerOptions options_;
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  std::deque<std::int64_t> queue_;  // deployment ids
+  std::map<std::int64_t, std::int64_t> queued_app_;  // deployment id → app id
+  std::set<std::int64_t> busy_apps_;
+  std::map<std::int64_t, std::shared_ptr<std::atomic<bool>>> running_;  // id → cancel flag
+  std::vector<std::thread> workers_;
+  bool stopping_ = false;
+};
+
+}  // namespace slipway

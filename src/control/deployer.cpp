@@ -1,0 +1,440 @@
+#include "control/deployer.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "obs/metrics.h"
+
+namespace slipway {
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+namespace {
+std::string Short(const std::string& sha) { return sha.substr(0, 7); }
+
+std::string Mib(long long bytes) { return fmt::format("{:.1f} MiB", bytes / 1048576.0); }
+}  // namespace
+
+Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel)
+    : ctx_(ctx), d_(std::move(deployment)), cancel_(cancel) {}
+
+void Deployer::Emit(Stage stage, const std::string& state, const std::string& text) {
+  ctx_.events.Append(d_.id, ToString(stage), state, text);
+}
+
+void Deployer::Save() {
+  d_.stage = machine_.stage();
+  d_.status = machine_.status();
+  d_.error = machine_.error();
+  if (auto s = ctx_.store.UpdateDeployment(d_); !s.ok()) {
+    spdlog::error("deployment {}: cannot save: {}", d_.id, s.ToString());
+  }
+}
+
+Deployment Deployer::Run() {
+  auto started = ctx_.clock.Now();
+  auto app = ctx_.store.GetAppById(d_.app_id);
+  if (!app.ok()) {
+    d_.status = DeployStatus::kFailed;
+    d_.error = app.status().message();
+    d_.completed_ms = ctx_.clock.WallMillis();
+    (void)ctx_.store.UpdateDeployment(d_);
+    return d_;
+  }
+  app_ = *app;
+  previous_ = ctx_.serving.Get(app_.id);
+  Action action = machine_.Begin(started);
+  Save();
+  Emit(Stage::kQueued, "info", fmt::format("deployment #{} of {} ({}) started", d_.id, app_.name, d_.ref));
+  while (action != Action::kFinish) {
+    auto now = ctx_.clock.Now();
+    switch (action) {
+      case Action::kRunStage: {
+        if (cancel_.load()) {
+          action = machine_.OnCancel(now);
+          break;
+        }
+        Stage stage = machine_.stage();
+        Emit(stage, "started", std::string(ToString(stage)));
+        Save();
+        Status s = RunStage(stage);
+        now = ctx_.clock.Now();
+        if (s.ok()) {
+          Emit(stage, "succeeded", std::string(ToString(stage)) + " done");
+          action = machine_.OnStageSucceeded(now);
+        } else {
+          Emit(stage, "failed", s.message());
+          action = cancel_.load() ? machine_.OnCancel(now) : machine_.OnStageFailed(s.message(), now);
+        }
+        if (action == Action::kWatchTick) {
+          Emit(Stage::kWatch, "started",
+               fmt::format("watching the new instance for {} ms", manifest_.watch_window.count()));
+          Save();
+        }
+        break;
+      }
+      case Action::kWatchTick: {
+        Status s = WatchOnce();
+        now = ctx_.clock.Now();
+        action = s.ok() ? machine_.OnTick(now) : machine_.OnWatchHealthFailed(s.message(), now);
+        if (s.ok() && action == Action::kRunStage) Emit(Stage::kWatch, "succeeded", "new instance stayed healthy");
+        if (!s.ok()) Emit(Stage::kWatch, "failed", s.message());
+        if (s.ok() && action == Action::kWatchTick) ctx_.clock.SleepFor(milliseconds(200));
+        break;
+      }
+      case Action::kSwitchBack:
+        SwitchBack();
+        action = machine_.OnCleanupDone();
+        break;
+      case Action::kDiscardNew:
+        DiscardNew();
+        action = machine_.OnCleanupDone();
+        break;
+      case Action::kFinish:
+        break;
+    }
+  }
+  if (machine_.status() == DeployStatus::kSucceeded) PruneReleases();
+  d_.completed_ms = ctx_.clock.WallMillis();
+  Save();
+  double seconds = std::chrono::duration<double>(ctx_.clock.Now() - started).count();
+  Emit(machine_.stage(), ToString(machine_.status()),
+       machine_.status() == DeployStatus::kSucceeded
+           ? fmt::format("deployment #{} succeeded in {:.2f}s: release {} ({}) is serving", d_.id, seconds,
+                         release_.number, Short(d_.commit))
+           : fmt::format("deployment #{} {}: {}", d_.id, ToString(machine_.status()), machine_.error()));
+  auto& metrics = obs::Metrics::Global();
+  metrics.Inc("slipway_deployments_total", {{"runtime", manifest_.runtime}, {"status", ToString(d_.status)}});
+  metrics.Observe("slipway_deployment_duration_seconds", {{"status", ToString(d_.status)}}, seconds);
+  (void)ctx_.store.AppendAudit({0, 0, "system", "deployment." + std::string(ToString(d_.status)),
+                                "deployment/" + std::to_string(d_.id),
+                                fmt::format(R"({{"app":"{}","commit":"{}"}})", app_.name, d_.commit)});
+  return d_;
+}
+
+Status Deployer::RunStage(Stage stage) {
+  bool rollback = d_.type == "rollback";
+  switch (stage) {
+    case Stage::kFetch: return rollback ? Status::Ok() : Fetch();
+    case Stage::kCheckout: return rollback ? Status::Ok() : Checkout();
+    case Stage::kBuild: return rollback ? Status::Ok() : Steps(stage, manifest_.build);
+    case Stage::kTest: return rollback ? Status::Ok() : Steps(stage, manifest_.test);
+    case Stage::kRelease: return MakeRelease();
+    case Stage::kStart: return StartInstance();
+    case Stage::kVerify: return Verify();
+    case Stage::kSwitch: return Switch();
+    case Stage::kDrain: return Drain();
+    default: return Status::Ok();
+  }
+}
+
+Status Deployer::Fetch() {
+  Emit(Stage::kFetch, "info", "fetching " + d_.repository);
+  auto sink = [this](os::OutputStream s, std::string_view line) {
+    ctx_.events.Append(d_.id, "fetch", "log", std::string(line), s == os::OutputStream::kStderr ? "stderr" : "stdout");
+  };
+  return ctx_.agent.Fetch(app_.repo, ctx_.paths.cache(app_.name), &cancel_, sink);
+}
+
+Status Deployer::Checkout() {
+  auto sha = ctx_.agent.Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
+  if (!sha.ok()) return sha.status();
+  d_.commit = *sha;
+  Save();
+  workdir_ = fmt::format("{}/{}-{}", ctx_.paths.builds(app_.name), d_.id, Short(d_.commit));
+  std::error_code ec;
+  fs::remove_all(workdir_, ec);
+  fs::create_directories(ctx_.paths.builds(app_.name), ec);
+  auto sink = [this](os::OutputStream, std::string_view line) {
+    ctx_.events.Append(d_.id, "checkout", "log", std::string(line), "stderr");
+  };
+  if (auto s = ctx_.agent.Export(ctx_.paths.cache(app_.name), d_.commit, workdir_, sink); !s.ok()) return s;
+  Emit(Stage::kCheckout, "info", "checked out " + d_.commit);
+  auto manifest = LoadManifest(workdir_ + "/slipway.yaml");
+  if (!manifest.ok()) {
+    if (manifest.status().code() == Code::kNotFound) return Invalid("slipway.yaml: not found at the repository root");
+    return manifest.status();
+  }
+  if (!manifest->app.empty() && manifest->app != app_.name) {
+    return Invalid(fmt::format("slipway.yaml: manifest is for app '{}', not '{}'", manifest->app, app_.name));
+  }
+  manifest_ = *manifest;
+  machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
+  d_.config_json = manifest_.ToJson();
+  Save();
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> Deployer::StepEnv() const {
+  auto env = manifest_.env;
+  env["SLIPWAY_APP"] = app_.name;
+  env["SLIPWAY_COMMIT"] = d_.commit;
+  env["SLIPWAY_DEPLOYMENT_ID"] = std::to_string(d_.id);
+  env[kHomeMarker] = ctx_.paths.data;
+  return env;
+}
+
+Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
+  if (steps.empty()) {
+    Emit(stage, "info", "no steps");
+    return Status::Ok();
+  }
+  const std::string stage_name = ToString(stage);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    Emit(stage, "info", "$ " + steps[i]);
+    StepRequest req;
+    req.command = steps[i];
+    req.cwd = workdir_;
+    req.env = StepEnv();
+    req.cancel = &cancel_;
+    auto sink = [this, &stage_name](os::OutputStream s, std::string_view line) {
+      ctx_.events.Append(d_.id, stage_name, "log", std::string(line),
+                         s == os::OutputStream::kStderr ? "stderr" : "stdout");
+    };
+    auto result = ctx_.agent.RunStep(req, sink);
+    if (!result.ok()) return result.status();
+    if (result->cancelled) return {Code::kCancelled, "cancelled"};
+    if (result->timed_out) return {Code::kTimeout, fmt::format("step {} timed out: {}", i + 1, steps[i])};
+    if (result->exit_code != 0) {
+      return Invalid(result->signal ? fmt::format("step {} killed by signal {}: {}", i + 1, result->signal, steps[i])
+                                    : fmt::format("step {} exited with {}: {}", i + 1, result->exit_code, steps[i]));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Deployer::MakeRelease() {
+  if (d_.type == "rollback") {
+    if (!d_.release_id) return Invalid("rollback without a release");
+    auto r = ctx_.store.GetRelease(*d_.release_id);
+    if (!r.ok()) return r.status();
+    if (r->pruned || !fs::exists(r->path)) return NotFound(fmt::format("release {} is no longer on disk", r->number));
+    auto m = Manifest::FromJson(r->manifest_json);
+    if (!m.ok()) return m.status();
+    release_ = *r;
+    manifest_ = *m;
+    machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
+    d_.commit = r->commit;
+    Emit(Stage::kRelease, "info", fmt::format("rolling back to release {} ({}) without a rebuild", r->number, Short(r->commit)));
+    return Status::Ok();
+  }
+  Release r;
+  r.app_id = app_.id;
+  r.commit = d_.commit;
+  r.manifest_json = manifest_.ToJson();
+  r.deployment_id = d_.id;
+  r.path = "";  // set once the number is known
+  auto created = ctx_.store.CreateRelease(r);
+  if (!created.ok()) return created.status();
+  release_ = *created;
+  std::string dest = fmt::format("{}/{}-{}", ctx_.paths.releases(app_.name), release_.number, Short(d_.commit));
+  std::error_code ec;
+  fs::create_directories(ctx_.paths.releases(app_.name), ec);
+  fs::remove_all(dest, ec);
+  fs::rename(workdir_, dest, ec);  // same filesystem: atomic, no copy
+  if (ec) {
+    (void)ctx_.store.MarkReleasePruned(release_.id);
+    return Unavailable("cannot move the build into " + dest + ": " + ec.message());
+  }
+  release_.path = dest;
+  if (auto s = ctx_.store.SetReleasePath(release_.id, dest); !s.ok()) return s;
+  d_.release_id = release_.id;
+  Save();
+  Emit(Stage::kRelease, "info", fmt::format("release {} at {}", release_.number, dest));
+  return Status::Ok();
+}
+
+Status Deployer::StartInstance() {
+  auto port = ctx_.agent.AllocatePort();
+  if (!port.ok()) return port.status();
+  Instance rec;
+  rec.app_id = app_.id;
+  rec.release_id = release_.id;
+  rec.runtime = manifest_.runtime;
+  rec.port = *port;
+  rec.state = "starting";
+  auto created = ctx_.store.CreateInstance(rec);
+  if (!created.ok()) return created.status();
+  new_instance_ = *created;
+  InstanceSpec spec;
+  spec.app = app_.name;
+  spec.release_id = release_.id;
+  spec.release_dir = release_.path;
+  spec.command = manifest_.command;
+  spec.env = manifest_.env;
+  spec.env["SLIPWAY_APP"] = app_.name;
+  spec.env["SLIPWAY_RELEASE"] = std::to_string(release_.number);
+  spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(new_instance_->id);
+  spec.env[kHomeMarker] = ctx_.paths.data;
+  spec.port = *port;
+  std::error_code ec;
+  fs::create_directories(ctx_.paths.logs(app_.name), ec);
+  spec.log_path = fmt::format("{}/instance-{}.log", ctx_.paths.logs(app_.name), new_instance_->id);
+  auto handle = ctx_.agent.StartInstance(spec);
+  if (!handle.ok()) return handle.status();
+  new_instance_->pid = handle->pid;
+  new_instance_->start_ticks = handle->start_ticks;
+  (void)ctx_.store.UpdateInstance(*new_instance_);
+  Emit(Stage::kStart, "info", fmt::format("started release {} as pid {} on port {}", release_.number, handle->pid, *port));
+  return Status::Ok();
+}
+
+namespace {
+InstanceHandle HandleOf(const Instance& i) { return {i.pid, i.start_ticks, i.port}; }
+}  // namespace
+
+void Deployer::EmitLogTail(Stage stage) {
+  std::ifstream in(fmt::format("{}/instance-{}.log", ctx_.paths.logs(app_.name), new_instance_->id));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+    if (lines.size() > 20) lines.erase(lines.begin());
+  }
+  for (const auto& l : lines) ctx_.events.Append(d_.id, ToString(stage), "log", l, "stderr");
+}
+
+Status Deployer::Verify() {
+  auto handle = HandleOf(*new_instance_);
+  auto deadline = ctx_.clock.Now() + manifest_.health_timeout;
+  ProbeResult last;
+  for (;;) {
+    if (!ctx_.agent.IsRunning(handle)) {
+      EmitLogTail(Stage::kVerify);
+      return {Code::kUnhealthy, "the instance exited before it became healthy"};
+    }
+    last = ctx_.agent.Probe(handle.port, manifest_.health_path, milliseconds(1000));
+    if (last.healthy()) break;
+    if (ctx_.clock.Now() >= deadline || cancel_.load()) {
+      EmitLogTail(Stage::kVerify);
+      return {Code::kUnhealthy,
+              fmt::format("{} did not answer 2xx within {} ms (last: {})", manifest_.health_path,
+                          manifest_.health_timeout.count(),
+                          last.status ? "HTTP " + std::to_string(last.status) : last.error)};
+    }
+    ctx_.clock.SleepFor(milliseconds(50));
+  }
+  Emit(Stage::kVerify, "info", fmt::format("{} answered {}", manifest_.health_path, last.status));
+  std::vector<long long> latencies;
+  for (int i = 0; i < manifest_.probes; ++i) {
+    auto p = ctx_.agent.Probe(handle.port, manifest_.health_path, std::max(manifest_.max_latency * 10, milliseconds(1000)));
+    if (!p.healthy()) {
+      return {Code::kUnhealthy, fmt::format("health probe {} failed: {}", i + 1,
+                                            p.status ? "HTTP " + std::to_string(p.status) : p.error)};
+    }
+    latencies.push_back(p.latency.count());
+  }
+  std::sort(latencies.begin(), latencies.end());
+  long long median = latencies[latencies.size() / 2];
+  Emit(Stage::kVerify, "info", fmt::format("{} probes healthy, median latency {:.2f} ms (limit {} ms)",
+                                           manifest_.probes, median / 1000.0, manifest_.max_latency.count()));
+  if (median > manifest_.max_latency.count() * 1000) {
+    return {Code::kUnhealthy, fmt::format("health latency {:.1f} ms is over max_latency {} ms", median / 1000.0,
+                                          manifest_.max_latency.count())};
+  }
+  if (manifest_.max_memory_bytes > 0) {
+    long long rss = ctx_.agent.MemoryBytes(handle);
+    Emit(Stage::kVerify, "info", "resident memory " + Mib(rss));
+    if (rss > manifest_.max_memory_bytes) {
+      return {Code::kUnhealthy, fmt::format("memory {} is over max_memory {}", Mib(rss), Mib(manifest_.max_memory_bytes))};
+    }
+  }
+  return Status::Ok();
+}
+
+Status Deployer::Switch() {
+  new_target_ = std::make_shared<gateway::Target>(fmt::format("{}-r{}-i{}", app_.name, release_.number, new_instance_->id),
+                                                   "127.0.0.1", new_instance_->port);
+  if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;
+  new_instance_->state = "serving";
+  (void)ctx_.store.UpdateInstance(*new_instance_);
+  if (previous_) {
+    Instance old = previous_->instance;
+    old.state = "standby";
+    (void)ctx_.store.UpdateInstance(old);
+  }
+  ctx_.router.Switch(app_.name, new_target_);
+  ctx_.serving.Set(app_.id, Serving{*new_instance_, new_target_});
+  Emit(Stage::kSwitch, "info", fmt::format("gateway now sends {} to release {} (port {})", app_.name,
+                                           release_.number, new_instance_->port));
+  return Status::Ok();
+}
+
+Status Deployer::WatchOnce() {
+  auto handle = HandleOf(*new_instance_);
+  if (!ctx_.agent.IsRunning(handle)) return {Code::kUnhealthy, "the new instance exited"};
+  auto p = ctx_.agent.Probe(handle.port, manifest_.health_path, milliseconds(1000));
+  if (p.healthy()) {
+    watch_failures_ = 0;
+    return Status::Ok();
+  }
+  // Two failures in a row, so one slow probe on a busy machine does not undo a deploy.
+  if (++watch_failures_ < 2) return Status::Ok();
+  return {Code::kUnhealthy, fmt::format("health check failed after the switch ({})",
+                                        p.status ? "HTTP " + std::to_string(p.status) : p.error)};
+}
+
+Status Deployer::Drain() {
+  if (!previous_) {
+    Emit(Stage::kDrain, "info", "no previous instance to drain");
+    return Status::Ok();
+  }
+  auto deadline = ctx_.clock.Now() + manifest_.drain_timeout;
+  while (previous_->target && previous_->target->inflight() > 0 && ctx_.clock.Now() < deadline) {
+    ctx_.clock.SleepFor(milliseconds(10));
+  }
+  std::int64_t left = previous_->target ? previous_->target->inflight() : 0;
+  Emit(Stage::kDrain, "info", left ? fmt::format("drain timeout: stopping with {} requests in flight", left)
+                                   : "previous instance has no requests in flight; stopping it");
+  ctx_.agent.StopInstance(HandleOf(previous_->instance), std::chrono::seconds(10));
+  Instance old = previous_->instance;
+  old.state = "stopped";
+  (void)ctx_.store.UpdateInstance(old);
+  return Status::Ok();
+}
+
+void Deployer::SwitchBack() {
+  if (previous_) {
+    ctx_.router.Switch(app_.name, previous_->target);
+    (void)ctx_.store.SetCurrentRelease(app_.id, previous_->instance.release_id);
+    Instance old = previous_->instance;
+    old.state = "serving";
+    (void)ctx_.store.UpdateInstance(old);
+    ctx_.serving.Set(app_.id, previous_);
+    Emit(Stage::kWatch, "info", "switched the gateway back to the previous release");
+  } else {
+    ctx_.router.Switch(app_.name, nullptr);
+    (void)ctx_.store.SetCurrentRelease(app_.id, std::nullopt);
+    ctx_.serving.Set(app_.id, std::nullopt);
+    Emit(Stage::kWatch, "info", "no previous release: the app is not served");
+  }
+  DiscardNew();
+}
+
+void Deployer::DiscardNew() {
+  if (!new_instance_) return;
+  ctx_.agent.StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
+  new_instance_->state = "stopped";
+  (void)ctx_.store.UpdateInstance(*new_instance_);
+  Emit(machine_.stage(), "info", fmt::format("stopped the new instance (pid {})", new_instance_->pid));
+}
+
+void Deployer::PruneReleases() {
+  auto releases = ctx_.store.ListReleases(app_.id, false);
+  if (!releases.ok()) return;
+  int kept = 0;
+  for (const auto& r : *releases) {
+    if (r.id == release_.id || ++kept <= manifest_.keep - 1) continue;
+    std::error_code ec;
+    fs::remove_all(r.path, ec);
+    (void)ctx_.store.MarkReleasePruned(r.id);
+    Emit(Stage::kDone, "info", fmt::format("pruned release {}", r.number));
+  }
+  std::error_code ec;
+  if (!workdir_.empty()) fs::remove_all(workdir_, ec);
+}
+
+}  // namespace slipway

@@ -1,0 +1,54 @@
+#pragma once
+// Runs one deployment through the pipeline: the PipelineMachine decides, the Deployer does
+// the I/O (through the Agent) and records every transition and output line as an event.
+#include <atomic>
+
+#include "control/context.h"
+#include "core/pipeline.h"
+#include "manifest/manifest.h"
+
+namespace slipway {
+
+class Deployer {
+ public:
+  // `cancel` is set by the scheduler to stop the deployment; must outlive Run().
+  Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel);
+
+  // Runs to a terminal status and stores it. Never throws.
+  Deployment Run();
+
+ private:
+  Status RunStage(Stage stage);
+  Status Fetch();
+  Status Checkout();
+  Status Steps(Stage stage, const std::vector<std::string>& steps);
+  Status MakeRelease();
+  Status StartInstance();
+  Status Verify();
+  Status Switch();
+  Status WatchOnce();
+  Status Drain();
+  void SwitchBack();
+  void DiscardNew();
+  void PruneReleases();
+
+  void Emit(Stage stage, const std::string& state, const std::string& text);
+  void Save();
+  std::map<std::string, std::string> StepEnv() const;
+  void EmitLogTail(Stage stage);
+
+  Context& ctx_;
+  Deployment d_;
+  const std::atomic<bool>& cancel_;
+  PipelineMachine machine_;
+  App app_;
+  Manifest manifest_;
+  std::string workdir_;
+  Release release_;
+  std::optional<Instance> new_instance_;
+  std::shared_ptr<gateway::Target> new_target_;
+  std::optional<Serving> previous_;  // what served before this deployment
+  int watch_failures_ = 0;
+};
+
+}  // namespace slipway

@@ -1,0 +1,48 @@
+#include "control/event_log.h"
+
+#include <spdlog/spdlog.h>
+
+namespace slipway {
+
+void EventLog::Append(std::int64_t deployment_id, const std::string& stage, const std::string& state,
+                      const std::string& text, const std::string& stream) {
+  Event e;
+  e.deployment_id = deployment_id;
+  e.stage = stage;
+  e.state = state;
+  e.stream = stream;
+  e.text = text;
+  auto stored = store_.AppendEvent(std::move(e));
+  if (!stored.ok()) {
+    spdlog::error("deployment {}: cannot store event: {}", deployment_id, stored.status().ToString());
+  }
+  NotifyAll();
+}
+
+void EventLog::NotifyAll() {
+  {
+    std::lock_guard lock(mu_);
+    ++generation_;
+  }
+  cv_.notify_all();
+}
+
+Result<std::vector<Event>> EventLog::Read(std::int64_t deployment_id, std::int64_t after_seq,
+                                          int limit, std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    std::uint64_t seen;
+    {
+      std::lock_guard lock(mu_);
+      seen = generation_;
+    }
+    auto events = store_.ListEvents(deployment_id, after_seq, limit);
+    if (!events.ok() || !events->empty() || std::chrono::steady_clock::now() >= deadline) {
+      return events;
+    }
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_until(lock, deadline, [&] { return generation_ != seen; })) return events;
+  }
+}
+
+}  // namespace slipway

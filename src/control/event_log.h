@@ -1,0 +1,41 @@
+#pragma once
+// Deployment events: persisted first, then announced to whoever waits (long polls, SSE
+// streams, the CLI). Readers always read from the store by seq, so a reader that resumes
+// from a seq sees every event once, in order, with no gap.
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "store/store.h"
+
+namespace slipway {
+
+class EventLog {
+ public:
+  // `store` must outlive the log.
+  explicit EventLog(Store& store) : store_(store) {}
+
+  // Stores the event (seq assigned by the store) and wakes waiters. Persisting is
+  // best-effort from the caller's view: a store failure is logged, never thrown.
+  void Append(std::int64_t deployment_id, const std::string& stage, const std::string& state,
+              const std::string& text, const std::string& stream = "system");
+
+  // Events after `after_seq`, waiting up to `wait` for the first one to arrive. Returns an
+  // empty list on timeout. `still_open` says whether more may come (deployment not terminal).
+  Result<std::vector<Event>> Read(std::int64_t deployment_id, std::int64_t after_seq, int limit,
+                                  std::chrono::milliseconds wait);
+
+  // Wakes every waiter (used at shutdown and when a deployment ends).
+  void NotifyAll();
+
+ private:
+  Store& store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t generation_ = 0;  // bumped on every append, guarded by mu_
+};
+
+}  // namespace slipway

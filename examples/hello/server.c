@@ -1,0 +1,171 @@
+/* hello: the example app Slipway deploys in its tour and its tests.
+ *
+ * A small HTTP/1.1 server (keep-alive, one thread per connection) on 127.0.0.1:$PORT.
+ *   GET /        -> "hello from <version>"
+ *   GET /health  -> {"status":"ok","version":"<version>"}
+ * The version is read from the VERSION file in the working directory at start.
+ * Knobs for exercising the deploy pipeline:
+ *   HEALTH_FAIL=1            /health answers 500 from the start
+ *   HEALTH_FAIL_AFTER_MS=N   /health answers 500 once N ms have passed since start
+ *   ./server --self-test     runs the app's own checks and exits (0 = pass)
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static char version[64] = "unknown";
+static long long started_ms;
+static long long fail_after_ms = -1;
+static int health_fail;
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void load_version(void) {
+  FILE *f = fopen("VERSION", "r");
+  if (!f) return;
+  if (fgets(version, sizeof version, f)) version[strcspn(version, "\r\n")] = 0;
+  fclose(f);
+}
+
+static int healthy(void) {
+  if (health_fail) return 0;
+  if (fail_after_ms >= 0 && now_ms() - started_ms >= fail_after_ms) return 0;
+  return 1;
+}
+
+static int write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n <= 0) return -1;
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static int respond(int fd, int status, const char *type, const char *body, int keep_alive) {
+  char head[256];
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Version: %s\r\n%s\r\n",
+                   status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Internal Server Error", type,
+                   strlen(body), version, keep_alive ? "" : "Connection: close\r\n");
+  if (write_all(fd, head, (size_t)n) < 0) return -1;
+  return write_all(fd, body, strlen(body));
+}
+
+static void *serve(void *arg) {
+  int fd = (int)(long)arg;
+  char buf[16384];
+  size_t have = 0;
+  for (;;) {
+    char *end = NULL;
+    while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
+      if (have == sizeof buf) goto done;
+      ssize_t n = read(fd, buf + have, sizeof buf - have);
+      if (n <= 0) goto done;
+      have += (size_t)n;
+    }
+    size_t head_len = (size_t)(end - buf) + 4;
+    char method[16] = {0}, path[1024] = {0}, proto[16] = {0};
+    sscanf(buf, "%15s %1023s %15s", method, path, proto);
+    int keep_alive = strcmp(proto, "HTTP/1.0") != 0;
+    size_t content_length = 0;
+    for (char *line = strstr(buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+      if (!strncasecmp(line + 2, "Connection: close", 17)) keep_alive = 0;
+      if (!strncasecmp(line + 2, "Connection: keep-alive", 22)) keep_alive = 1;
+      if (!strncasecmp(line + 2, "Content-Length:", 15)) content_length = strtoul(line + 17, NULL, 10);
+    }
+    /* Discard any request body. */
+    size_t consumed = head_len + content_length;
+    while (have < consumed) {
+      char sink[4096];
+      size_t want = consumed - have < sizeof sink ? consumed - have : sizeof sink;
+      ssize_t n = read(fd, sink, want);
+      if (n <= 0) goto done;
+      consumed -= (size_t)n;
+    }
+    memmove(buf, buf + consumed, have - consumed);
+    have -= consumed;
+
+    char body[256];
+    int rc;
+    if (!strcmp(path, "/health")) {
+      int ok = healthy();
+      snprintf(body, sizeof body, "{\"status\":\"%s\",\"version\":\"%s\"}\n", ok ? "ok" : "failing", version);
+      rc = respond(fd, ok ? 200 : 500, "application/json", body, keep_alive);
+    } else if (!strcmp(path, "/") || !strncmp(path, "/?", 2)) {
+      snprintf(body, sizeof body, "hello from %s\n", version);
+      rc = respond(fd, 200, "text/plain", body, keep_alive);
+    } else {
+      rc = respond(fd, 404, "text/plain", "not found\n", keep_alive);
+    }
+    if (rc < 0 || !keep_alive) break;
+  }
+done:
+  close(fd);
+  return NULL;
+}
+
+static void on_term(int sig) {
+  (void)sig;
+  _exit(0);
+}
+
+int main(int argc, char **argv) {
+  load_version();
+  if (argc > 1 && !strcmp(argv[1], "--self-test")) {
+    if (!strcmp(version, "unknown")) {
+      fprintf(stderr, "self-test: VERSION file missing\n");
+      return 1;
+    }
+    printf("self-test: version %s ok\n", version);
+    return 0;
+  }
+  const char *port_env = getenv("PORT");
+  int port = port_env ? atoi(port_env) : 8000;
+  health_fail = getenv("HEALTH_FAIL") && !strcmp(getenv("HEALTH_FAIL"), "1");
+  if (getenv("HEALTH_FAIL_AFTER_MS")) fail_after_ms = atoll(getenv("HEALTH_FAIL_AFTER_MS"));
+  started_ms = now_ms();
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGTERM, on_term);
+
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {0};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((unsigned short)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(srv, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(srv, 512) < 0) {
+    perror("hello: listen");
+    return 1;
+  }
+  printf("hello %s listening on 127.0.0.1:%d\n", version, port);
+  fflush(stdout);
+  for (;;) {
+    int fd = accept(srv, NULL, NULL);
+    if (fd < 0) continue;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (pthread_create(&t, &attr, serve, (void *)(long)fd) != 0) close(fd);
+    pthread_attr_destroy(&attr);
+  }
+}

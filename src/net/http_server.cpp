@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -134,6 +135,8 @@ class HttpServerImpl final : public HttpServer {
           co_await Write(stream, ErrorResponse(413, "too_large", "request body exceeds " +
                                                    std::to_string(options_.max_body) + " bytes"),
                          11, false);
+          co_await LingeringClose(stream);
+          co_return;
         } else if (rec != http::error::end_of_stream && rec != beast::error::timeout &&
                    rec != asio::error::connection_reset && rec != asio::error::eof) {
           co_await Write(stream, ErrorResponse(400, "bad_request", rec.message()), 11, false);
@@ -159,6 +162,21 @@ class HttpServerImpl final : public HttpServer {
       if (!co_await Write(stream, response, version, keep_alive) || !keep_alive) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  // After refusing a request early, reads (and drops) what the client is still sending for
+  // a bounded time, so it gets to read our answer instead of a connection reset.
+  static asio::awaitable<void> LingeringClose(beast::tcp_stream& stream) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.expires_after(std::chrono::seconds(5));
+    std::array<char, 65536> sink;
+    std::size_t total = 0;
+    while (total < (64u << 20)) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+      if (rec) break;
+      total += n;
+    }
   }
 
   HttpResponse Handle(HttpRequest& request) {

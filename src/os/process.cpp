@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/close_range.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +45,11 @@ struct ExecArgs {
 
 [[noreturn]] void ExecChild(const CommandSpec& spec, ExecArgs& args) {
   if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) _exit(126);
+  // Not every library opens its descriptors close-on-exec (Asio's listening sockets do
+  // not): without this an instance would hold the gateway's port after a server crash.
+  if (close_range(3, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) close(fd);
+  }
   // Reset signal dispositions the server may have changed.
   signal(SIGPIPE, SIG_DFL);
   signal(SIGTERM, SIG_DFL);

@@ -1,0 +1,166 @@
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "support/fake_clock.h"
+
+namespace slipway {
+namespace {
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("slipway-store-" + std::to_string(getpid()) + "-" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    store_.reset();
+    auto s = OpenSqliteStore((dir_ / "db").string(), clock_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  App MakeApp(const std::string& name) {
+    App a;
+    a.name = name;
+    a.repo = "/srv/" + name;
+    a.secret = "secret-123";
+    auto r = store_->CreateApp(a);
+    EXPECT_TRUE(r.ok());
+    return *r;
+  }
+
+  std::filesystem::path dir_;
+  testing::FakeClock clock_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(SqliteStoreTest, AppsAreUniqueAndSurviveReopen) {
+  App a = MakeApp("hello");
+  App dup;
+  dup.name = "hello";
+  EXPECT_EQ(store_->CreateApp(dup).status().code(), Code::kConflict);
+  Open();  // migrations run again without harm
+  auto back = store_->GetApp("hello");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->id, a.id);
+  EXPECT_EQ(back->secret, "secret-123");
+  EXPECT_EQ(store_->GetApp("nope").status().code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, DeploymentsUpdateAndFilter) {
+  App a = MakeApp("hello");
+  Deployment d;
+  d.app_id = a.id;
+  d.ref = "main";
+  auto created = store_->CreateDeployment(d);
+  ASSERT_TRUE(created.ok());
+  created->status = DeployStatus::kFailed;
+  created->stage = Stage::kVerify;
+  created->error = "verify: unhealthy";
+  ASSERT_TRUE(store_->UpdateDeployment(*created).ok());
+  auto back = store_->GetDeployment(created->id);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->status, DeployStatus::kFailed);
+  EXPECT_EQ(back->stage, Stage::kVerify);
+  EXPECT_EQ(back->app, "hello");
+  auto failed = store_->ListDeployments({a.id, DeployStatus::kFailed, 10});
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->size(), 1u);
+  auto running = store_->ListDeployments({std::nullopt, DeployStatus::kRunning, 10});
+  EXPECT_TRUE(running->empty());
+}
+
+TEST_F(SqliteStoreTest, EventSeqsAreDenseUnderConcurrentAppends) {
+  App a = MakeApp("hello");
+  Deployment d;
+  d.app_id = a.id;
+  auto dep = store_->CreateDeployment(d);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        Event e;
+        e.deployment_id = dep->id;
+        e.text = std::to_string(t);
+        ASSERT_TRUE(store_->AppendEvent(e).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto all = store_->ListEvents(dep->id, 0, 1000);
+  ASSERT_EQ(all->size(), 200u);
+  for (std::size_t i = 0; i < all->size(); ++i) EXPECT_EQ((*all)[i].seq, static_cast<std::int64_t>(i + 1));
+  auto after = store_->ListEvents(dep->id, 150, 10);
+  ASSERT_EQ(after->size(), 10u);
+  EXPECT_EQ(after->front().seq, 151);
+}
+
+TEST_F(SqliteStoreTest, ReleasesAreNumberedPerApp) {
+  App a = MakeApp("a"), b = MakeApp("b");
+  Release r;
+  r.app_id = a.id;
+  r.commit = "abc";
+  EXPECT_EQ(store_->CreateRelease(r)->number, 1);
+  EXPECT_EQ(store_->CreateRelease(r)->number, 2);
+  r.app_id = b.id;
+  auto b1 = store_->CreateRelease(r);
+  EXPECT_EQ(b1->number, 1);
+  ASSERT_TRUE(store_->MarkReleasePruned(b1->id).ok());
+  EXPECT_TRUE(store_->ListReleases(b.id, false)->empty());
+  EXPECT_EQ(store_->ListReleases(b.id, true)->size(), 1u);
+  auto list = store_->ListReleases(a.id, false);
+  EXPECT_EQ(list->front().number, 2) << "newest first";
+}
+
+TEST_F(SqliteStoreTest, DeliveriesAreDeduplicated) {
+  WebhookDelivery d{"gitea", "uuid-1", "hello", "push", "queued", std::nullopt, 0};
+  EXPECT_TRUE(store_->RecordDelivery(d).ok());
+  EXPECT_EQ(store_->RecordDelivery(d).code(), Code::kConflict);
+  d.provider = "github";
+  EXPECT_TRUE(store_->RecordDelivery(d).ok()) << "ids are per provider";
+}
+
+TEST_F(SqliteStoreTest, InstancesAndAudit) {
+  App a = MakeApp("hello");
+  Instance i{0, a.id, 1, "process", 123, 456, 8000, "serving", 0};
+  auto created = store_->CreateInstance(i);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(store_->ListLiveInstances(a.id)->size(), 1u);
+  created->state = "stopped";
+  ASSERT_TRUE(store_->UpdateInstance(*created).ok());
+  EXPECT_TRUE(store_->ListLiveInstances(0)->empty());
+  ASSERT_TRUE(store_->AppendAudit({0, 0, "api", "app.create", "app/hello", "{}"}).ok());
+  auto audit = store_->ListAudit(10);
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ(audit->front().action, "app.create");
+}
+
+TEST_F(SqliteStoreTest, DeletingAnAppCascades) {
+  App a = MakeApp("hello");
+  Deployment d;
+  d.app_id = a.id;
+  auto dep = store_->CreateDeployment(d);
+  ASSERT_TRUE(store_->DeleteApp(a.id).ok());
+  EXPECT_EQ(store_->GetDeployment(dep->id).status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->DeleteApp(a.id).code(), Code::kNotFound);
+}
+
+TEST(SqliteStoreOpen, UnwritablePathIsUnavailable) {
+  testing::FakeClock clock;
+  auto s = OpenSqliteStore("/nonexistent-dir/x/db", clock);
+  EXPECT_EQ(s.status().code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace slipway

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "os/process.h"
@@ -30,6 +31,15 @@ struct ProbeResult {
   bool healthy() const { return status >= 200 && status < 300; }
 };
 
+// Where a container release's image comes from; it is tagged `tag` on the node.
+struct ImageRequest {
+  std::string release_dir;  // build context and base for image_tar
+  std::string dockerfile;   // relative to release_dir
+  std::string image_tar;    // relative to release_dir
+  std::string image;        // already on the node
+  std::string tag;          // "slipway/<app>:<n>-<sha7>"
+};
+
 class Agent {
  public:
   virtual ~Agent() = default;
@@ -43,11 +53,19 @@ class Agent {
                         const std::string& dest, const os::LineSink& sink) = 0;
   virtual Result<os::RunResult> RunStep(const StepRequest& step, const os::LineSink& sink) = 0;
 
+  // Builds, loads or tags the image of a container release. Output lines go to `sink`.
+  virtual Status PrepareImage(const ImageRequest& request, const os::LineSink& sink) = 0;
+  virtual Status RemoveImage(const std::string& tag) = 0;
+
   virtual Result<int> AllocatePort() = 0;
   virtual Result<InstanceHandle> StartInstance(const InstanceSpec& spec) = 0;
   virtual bool IsRunning(const InstanceHandle& h) = 0;
   virtual long long MemoryBytes(const InstanceHandle& h) = 0;
   virtual void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) = 0;
+  // The instance's last output lines (its log file, or the container's logs).
+  virtual std::vector<std::string> RecentOutput(const InstanceHandle& h, const std::string& log_path, int lines) = 0;
+  // Containers labelled slipway.home=<home> (running or not), by id.
+  virtual Result<std::vector<std::string>> ManagedContainers(const std::string& home) = 0;
   // GET http://127.0.0.1:<port><path>, bounded by `timeout`.
   virtual ProbeResult Probe(int port, const std::string& path, std::chrono::milliseconds timeout) = 0;
 };

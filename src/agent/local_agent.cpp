@@ -1,6 +1,9 @@
 #include <chrono>
 
+#include <fstream>
+
 #include "agent/agent.h"
+#include "docker/client.h"
 #include "git/git.h"
 #include "net/http_client.h"
 
@@ -43,12 +46,58 @@ class LocalAgent final : public Agent {
     return os::Run(spec, sink, {step.timeout, step.cancel});
   }
 
+  Status PrepareImage(const ImageRequest& r, const os::LineSink& sink) override {
+    auto client = docker::Client::Connect();
+    if (!client.ok()) return client.status();
+    auto lines = [&sink](const std::string& l) { sink(os::OutputStream::kStdout, l); };
+    if (!r.dockerfile.empty()) return client->BuildImage(r.release_dir, r.dockerfile, r.tag, lines);
+    std::string source = r.image;
+    if (!r.image_tar.empty()) {
+      auto loaded = client->LoadImage(r.release_dir + "/" + r.image_tar, lines);
+      if (!loaded.ok()) return loaded.status();
+      source = *loaded;
+    } else if (!client->ImageExists(source)) {
+      return NotFound("image '" + source + "' is not on this node (no registry is assumed: ship it as image_tar)");
+    }
+    auto colon = r.tag.rfind(':');
+    return client->TagImage(source, r.tag.substr(0, colon), r.tag.substr(colon + 1));
+  }
+
+  Status RemoveImage(const std::string& tag) override {
+    auto client = docker::Client::Connect();
+    return client.ok() ? client->RemoveImage(tag) : client.status();
+  }
+
   Result<int> AllocatePort() override { return slipway::AllocatePort(); }
-  Result<InstanceHandle> StartInstance(const InstanceSpec& spec) override { return runtime_.Start(spec); }
-  bool IsRunning(const InstanceHandle& h) override { return runtime_.IsRunning(h); }
-  long long MemoryBytes(const InstanceHandle& h) override { return runtime_.MemoryBytes(h); }
-  void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) override {
-    runtime_.Stop(h, grace);
+  Result<InstanceHandle> StartInstance(const InstanceSpec& spec) override { return For(spec.runtime).Start(spec); }
+  bool IsRunning(const InstanceHandle& h) override { return For(h).IsRunning(h); }
+  long long MemoryBytes(const InstanceHandle& h) override { return For(h).MemoryBytes(h); }
+  void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) override { For(h).Stop(h, grace); }
+
+  std::vector<std::string> RecentOutput(const InstanceHandle& h, const std::string& log_path, int lines) override {
+    std::vector<std::string> out;
+    if (!h.container_id.empty()) {
+      auto client = docker::Client::Connect();
+      if (!client.ok()) return out;
+      auto logs = client->Logs(h.container_id, lines);
+      return logs.ok() ? *logs : out;
+    }
+    std::ifstream in(log_path);
+    for (std::string line; std::getline(in, line);) {
+      out.push_back(line);
+      if (static_cast<int>(out.size()) > lines) out.erase(out.begin());
+    }
+    return out;
+  }
+
+  Result<std::vector<std::string>> ManagedContainers(const std::string& home) override {
+    auto client = docker::Client::Connect();
+    if (!client.ok()) return client.status();
+    auto list = client->ListContainers("slipway.home=" + home);
+    if (!list.ok()) return list.status();
+    std::vector<std::string> ids;
+    for (const auto& c : *list) ids.push_back(c.id);
+    return ids;
   }
 
   ProbeResult Probe(int port, const std::string& path, std::chrono::milliseconds timeout) override {
@@ -72,8 +121,12 @@ class LocalAgent final : public Agent {
   }
 
  private:
+  Runtime& For(const std::string& runtime) { return runtime == "container" ? static_cast<Runtime&>(containers_) : processes_; }
+  Runtime& For(const InstanceHandle& h) { return h.container_id.empty() ? static_cast<Runtime&>(processes_) : containers_; }
+
   std::string askpass_;
-  ProcessRuntime runtime_;
+  ProcessRuntime processes_;
+  ContainerRuntime containers_;
 };
 
 }  // namespace

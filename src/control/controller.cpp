@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "control/deployer.h"
+#include "control/instances.h"
 #include "manifest/manifest.h"
 #include "obs/metrics.h"
 
@@ -93,8 +94,7 @@ Status Controller::DeleteApp(const std::string& name, const std::string& actor) 
   }
   if (auto serving = ctx_.serving.Get(app->id)) {
     ctx_.router.RemoveRoute(name);
-    ctx_.agent.StopInstance({serving->instance.pid, serving->instance.start_ticks, serving->instance.port},
-                            std::chrono::seconds(10));
+    ctx_.agent.StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
     ctx_.serving.Set(app->id, std::nullopt);
   } else {
     ctx_.router.RemoveRoute(name);
@@ -342,7 +342,7 @@ void Controller::RecoverApp(const App& app) {
   std::optional<Instance> adopted;
   if (instances.ok()) {
     for (auto inst : *instances) {
-      InstanceHandle h{inst.pid, inst.start_ticks, inst.port};
+      InstanceHandle h = HandleOf(inst);
       bool current = app.current_release_id && inst.release_id == *app.current_release_id;
       if (current && !adopted && ctx_.agent.IsRunning(h)) {
         adopted = inst;
@@ -354,37 +354,24 @@ void Controller::RecoverApp(const App& app) {
     }
   }
   if (!adopted && app.current_release_id) {
-    // The serving release is on disk: start it again instead of rebuilding.
+    // The serving release is still on disk (and its image on the node): start it again
+    // instead of rebuilding.
     auto release = ctx_.store.GetRelease(*app.current_release_id);
     auto manifest = release.ok() ? Manifest::FromJson(release->manifest_json) : Result<Manifest>(release.status());
-    auto port = ctx_.agent.AllocatePort();
-    if (release.ok() && manifest.ok() && port.ok() && fs::exists(release->path)) {
-      Instance rec{0, app.id, release->id, "process", 0, 0, *port, "serving", 0};
-      auto created = ctx_.store.CreateInstance(rec);
-      InstanceSpec spec{app.name, release->id, release->path, manifest->command, manifest->env, *port, ""};
-      spec.env["SLIPWAY_APP"] = app.name;
-      spec.env["SLIPWAY_RELEASE"] = std::to_string(release->number);
-      spec.env[kHomeMarker] = ctx_.paths.data;
-      std::error_code ec;
-      fs::create_directories(ctx_.paths.logs(app.name), ec);
-      if (created.ok()) {
-        spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(created->id);
-        spec.log_path = fmt::format("{}/instance-{}.log", ctx_.paths.logs(app.name), created->id);
-        if (auto h = ctx_.agent.StartInstance(spec); h.ok()) {
-          created->pid = h->pid;
-          created->start_ticks = h->start_ticks;
-          (void)ctx_.store.UpdateInstance(*created);
-          auto deadline = ctx_.clock.Now() + manifest->health_timeout;
-          while (ctx_.clock.Now() < deadline && ctx_.agent.IsRunning(*h) &&
-                 !ctx_.agent.Probe(h->port, manifest->health_path, std::chrono::milliseconds(1000)).healthy()) {
-            ctx_.clock.SleepFor(std::chrono::milliseconds(50));
-          }
-          adopted = *created;
-          spdlog::info("{}: restarted release {} on port {}", app.name, release->number, *port);
-        }
+    auto started = manifest.ok() && fs::exists(release->path)
+                       ? LaunchInstance(ctx_, app, *release, *manifest, "serving")
+                       : Result<Instance>(NotFound("the serving release is gone from disk"));
+    if (started.ok()) {
+      auto deadline = ctx_.clock.Now() + manifest->health_timeout;
+      auto h = HandleOf(*started);
+      while (ctx_.clock.Now() < deadline && ctx_.agent.IsRunning(h) &&
+             !ctx_.agent.Probe(h.port, manifest->health_path, std::chrono::milliseconds(1000)).healthy()) {
+        ctx_.clock.SleepFor(std::chrono::milliseconds(20));
       }
+      adopted = *started;
+      spdlog::info("{}: restarted release {} on port {}", app.name, release->number, started->port);
     } else {
-      spdlog::error("{}: serving release cannot be restarted", app.name);
+      spdlog::error("{}: the serving release cannot be restarted: {}", app.name, started.status().message());
     }
   }
   if (adopted) {
@@ -430,6 +417,22 @@ void Controller::ReapStrays() {
     kill(pid, SIGKILL);
   }
   closedir(dir);
+  ReapStrayContainers();
+}
+
+// Containers labelled with our home that no live instance record owns.
+void Controller::ReapStrayContainers() {
+  auto ids = ctx_.agent.ManagedContainers(ctx_.paths.data);
+  if (!ids.ok()) return;  // no Docker on this node: nothing to reap
+  std::set<std::string> live;
+  if (auto instances = ctx_.store.ListLiveInstances(0); instances.ok()) {
+    for (const auto& i : *instances) live.insert(i.container_id);
+  }
+  for (const auto& id : *ids) {
+    if (live.count(id)) continue;
+    spdlog::warn("removing orphan container {}", id.substr(0, 12));
+    ctx_.agent.StopInstance({0, 0, 0, id}, std::chrono::seconds(5));
+  }
 }
 
 }  // namespace slipway

@@ -59,6 +59,7 @@ class Controller {
   void Recover();
   void RecoverApp(const App& app);
   void ReapStrays();
+  void ReapStrayContainers();
 
   Context& ctx_;
   ControllerOptions options_;

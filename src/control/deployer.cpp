@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "control/instances.h"
 #include "obs/metrics.h"
 
 namespace slipway {
@@ -242,58 +243,45 @@ Status Deployer::MakeRelease() {
   }
   release_.path = dest;
   if (auto s = ctx_.store.SetReleasePath(release_.id, dest); !s.ok()) return s;
+  if (manifest_.runtime == "container") {
+    if (auto s = PrepareImage(); !s.ok()) {
+      (void)ctx_.store.MarkReleasePruned(release_.id);
+      return s;
+    }
+  }
   d_.release_id = release_.id;
   Save();
   Emit(Stage::kRelease, "info", fmt::format("release {} at {}", release_.number, dest));
   return Status::Ok();
 }
 
+Status Deployer::PrepareImage() {
+  ImageRequest req{release_.path, manifest_.dockerfile, manifest_.image_tar, manifest_.image, ImageTag(app_.name, release_)};
+  Emit(Stage::kRelease, "info",
+       !req.dockerfile.empty() ? "building image " + req.tag + " from " + req.dockerfile
+       : !req.image_tar.empty() ? "loading image tarball " + req.image_tar + " as " + req.tag
+                                : "tagging image " + req.image + " as " + req.tag);
+  auto sink = [this](os::OutputStream, std::string_view line) {
+    ctx_.events.Append(d_.id, "release", "log", std::string(line), "stdout");
+  };
+  return ctx_.agent.PrepareImage(req, sink);
+}
+
 Status Deployer::StartInstance() {
-  auto port = ctx_.agent.AllocatePort();
-  if (!port.ok()) return port.status();
-  Instance rec;
-  rec.app_id = app_.id;
-  rec.release_id = release_.id;
-  rec.runtime = manifest_.runtime;
-  rec.port = *port;
-  rec.state = "starting";
-  auto created = ctx_.store.CreateInstance(rec);
-  if (!created.ok()) return created.status();
-  new_instance_ = *created;
-  InstanceSpec spec;
-  spec.app = app_.name;
-  spec.release_id = release_.id;
-  spec.release_dir = release_.path;
-  spec.command = manifest_.command;
-  spec.env = manifest_.env;
-  spec.env["SLIPWAY_APP"] = app_.name;
-  spec.env["SLIPWAY_RELEASE"] = std::to_string(release_.number);
-  spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(new_instance_->id);
-  spec.env[kHomeMarker] = ctx_.paths.data;
-  spec.port = *port;
-  std::error_code ec;
-  fs::create_directories(ctx_.paths.logs(app_.name), ec);
-  spec.log_path = fmt::format("{}/instance-{}.log", ctx_.paths.logs(app_.name), new_instance_->id);
-  auto handle = ctx_.agent.StartInstance(spec);
-  if (!handle.ok()) return handle.status();
-  new_instance_->pid = handle->pid;
-  new_instance_->start_ticks = handle->start_ticks;
-  (void)ctx_.store.UpdateInstance(*new_instance_);
-  Emit(Stage::kStart, "info", fmt::format("started release {} as pid {} on port {}", release_.number, handle->pid, *port));
+  auto instance = LaunchInstance(ctx_, app_, release_, manifest_, "starting");
+  if (!instance.ok()) return instance.status();
+  new_instance_ = *instance;
+  Emit(Stage::kStart, "info",
+       new_instance_->container_id.empty()
+           ? fmt::format("started release {} as pid {} on port {}", release_.number, new_instance_->pid, new_instance_->port)
+           : fmt::format("started container slipway-{}-{} ({}) on 127.0.0.1:{}", app_.name, release_.number,
+                         new_instance_->container_id.substr(0, 12), new_instance_->port));
   return Status::Ok();
 }
 
-namespace {
-InstanceHandle HandleOf(const Instance& i) { return {i.pid, i.start_ticks, i.port}; }
-}  // namespace
-
 void Deployer::EmitLogTail(Stage stage) {
-  std::ifstream in(fmt::format("{}/instance-{}.log", ctx_.paths.logs(app_.name), new_instance_->id));
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    lines.push_back(line);
-    if (lines.size() > 20) lines.erase(lines.begin());
-  }
+  auto lines = ctx_.agent.RecentOutput(HandleOf(*new_instance_),
+                                       InstanceLogPath(ctx_.paths, app_.name, new_instance_->id), 20);
   for (const auto& l : lines) ctx_.events.Append(d_.id, ToString(stage), "log", l, "stderr");
 }
 
@@ -301,6 +289,8 @@ Status Deployer::Verify() {
   auto handle = HandleOf(*new_instance_);
   auto deadline = ctx_.clock.Now() + manifest_.health_timeout;
   ProbeResult last;
+  // Poll fast at first (most apps listen within milliseconds), backing off to 100 ms.
+  milliseconds pause(2);
   for (;;) {
     if (!ctx_.agent.IsRunning(handle)) {
       EmitLogTail(Stage::kVerify);
@@ -315,7 +305,8 @@ Status Deployer::Verify() {
                           manifest_.health_timeout.count(),
                           last.status ? "HTTP " + std::to_string(last.status) : last.error)};
     }
-    ctx_.clock.SleepFor(milliseconds(50));
+    ctx_.clock.SleepFor(pause);
+    pause = std::min(pause * 2, milliseconds(100));
   }
   Emit(Stage::kVerify, "info", fmt::format("{} answered {}", manifest_.health_path, last.status));
   std::vector<long long> latencies;
@@ -430,6 +421,9 @@ void Deployer::PruneReleases() {
     if (r.id == release_.id || ++kept <= manifest_.keep - 1) continue;
     std::error_code ec;
     fs::remove_all(r.path, ec);
+    if (auto m = Manifest::FromJson(r.manifest_json); m.ok() && m->runtime == "container") {
+      (void)ctx_.agent.RemoveImage(ImageTag(app_.name, r));
+    }
     (void)ctx_.store.MarkReleasePruned(r.id);
     Emit(Stage::kDone, "info", fmt::format("pruned release {}", r.number));
   }

@@ -23,6 +23,7 @@ class Deployer {
   Status Checkout();
   Status Steps(Stage stage, const std::vector<std::string>& steps);
   Status MakeRelease();
+  Status PrepareImage();
   Status StartInstance();
   Status Verify();
   Status Switch();

@@ -86,6 +86,7 @@ struct Instance {
   int pid = 0;
   long long start_ticks = 0;  // /proc start time, to tell our pid from a reused one
   int port = 0;
+  std::string container_id;  // runtime "container"
   std::string state;  // starting | serving | standby | stopped
   long long created_ms = 0;
 };

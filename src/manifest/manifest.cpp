@@ -77,13 +77,57 @@ class Reader {
   }
 };
 
+void ReadContainer(const YAML::Node& run, Manifest& m) {
+  int sources = 0;
+  for (const char* key : {"dockerfile", "image_tar", "image"}) {
+    if (!run[key]) continue;
+    ++sources;
+    std::string v = Reader::Scalar(run[key], std::string("run.") + key);
+    if (v.empty()) Reader::Fail(run[key], std::string("run.") + key + ": must not be empty");
+    (std::string(key) == "dockerfile" ? m.dockerfile : std::string(key) == "image" ? m.image : m.image_tar) = v;
+  }
+  if (sources != 1) Reader::Fail(run, "run: a container needs exactly one of dockerfile, image_tar or image");
+  if (run["port"]) m.container_port = Reader::Int(run["port"], "run.port", 1, 65535);
+  if (run["host_ip"]) m.host_ip = Reader::Scalar(run["host_ip"], "run.host_ip");
+  if (run["memory"] && (!run["memory"].IsScalar() || !ParseBytes(run["memory"].Scalar(), m.memory_bytes))) {
+    Reader::Fail(run["memory"], "run.memory: expected a size like 256MiB");
+  }
+  if (run["cpus"]) {
+    const auto& n = run["cpus"];
+    char* end = nullptr;
+    m.cpus = n.IsScalar() ? std::strtod(n.Scalar().c_str(), &end) : -1;
+    if (!n.IsScalar() || *end != '\0' || m.cpus <= 0 || m.cpus > 1024) Reader::Fail(n, "run.cpus: expected a positive number like 0.5");
+  }
+  if (run["volumes"]) {
+    m.volumes = Reader::Steps(run["volumes"], "run.volumes");
+    for (std::size_t i = 0; i < m.volumes.size(); ++i) {
+      if (m.volumes[i].find(':') == std::string::npos) Reader::Fail(run["volumes"][i], "run.volumes: expected host:container");
+    }
+  }
+  if (run["restart"]) {
+    m.restart = Reader::Scalar(run["restart"], "run.restart");
+    if (m.restart != "no" && m.restart != "always" && m.restart != "unless-stopped" && m.restart != "on-failure") {
+      Reader::Fail(run["restart"], "run.restart: expected no, always, unless-stopped or on-failure");
+    }
+  }
+}
+
 void ReadRun(const YAML::Node& run, Manifest& m) {
-  Reader::Keys(run, "run", {"runtime", "command"});
+  Reader::Keys(run, "run", {"runtime", "command", "dockerfile", "image_tar", "image", "port", "host_ip", "memory",
+                            "cpus", "volumes", "restart"});
   if (run["runtime"]) {
     m.runtime = Reader::Scalar(run["runtime"], "run.runtime");
-    if (m.runtime != "process") {
-      Reader::Fail(run["runtime"], "run.runtime: '" + m.runtime + "' is not supported (expected process)");
+    if (m.runtime != "process" && m.runtime != "container") {
+      Reader::Fail(run["runtime"], "run.runtime: '" + m.runtime + "' is not supported (expected process or container)");
     }
+  }
+  if (m.runtime == "container") {
+    ReadContainer(run, m);
+    if (run["command"]) m.command = Reader::Scalar(run["command"], "run.command");
+    return;
+  }
+  for (const char* key : {"dockerfile", "image_tar", "image", "port", "host_ip", "memory", "cpus", "volumes", "restart"}) {
+    if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: container");
   }
   if (!run["command"]) Reader::Fail(run, "run.command: required");
   m.command = Reader::Scalar(run["command"], "run.command");
@@ -219,7 +263,10 @@ std::string Manifest::ToJson() const {
                       {"max_latency_ms", max_latency.count()}, {"max_memory_bytes", max_memory_bytes},
                       {"probes", probes}, {"keep", keep}, {"watch_window_ms", watch_window.count()},
                       {"drain_timeout_ms", drain_timeout.count()},
-                      {"deploy_timeout_ms", deploy_timeout.count()}, {"env", env}};
+                      {"deploy_timeout_ms", deploy_timeout.count()}, {"env", env},
+                      {"dockerfile", dockerfile}, {"image_tar", image_tar}, {"image", image},
+                      {"container_port", container_port}, {"host_ip", host_ip}, {"memory_bytes", memory_bytes},
+                      {"cpus", cpus}, {"volumes", volumes}, {"restart", restart}};
   return j.dump();
 }
 
@@ -243,6 +290,15 @@ Result<Manifest> Manifest::FromJson(const std::string& json) {
     m.drain_timeout = std::chrono::milliseconds(j.value("drain_timeout_ms", 30000LL));
     m.deploy_timeout = std::chrono::milliseconds(j.value("deploy_timeout_ms", 1800000LL));
     m.env = j.value("env", std::map<std::string, std::string>{});
+    m.dockerfile = j.value("dockerfile", "");
+    m.image_tar = j.value("image_tar", "");
+    m.image = j.value("image", "");
+    m.container_port = j.value("container_port", 8080);
+    m.host_ip = j.value("host_ip", "127.0.0.1");
+    m.memory_bytes = j.value("memory_bytes", 0LL);
+    m.cpus = j.value("cpus", 0.0);
+    m.volumes = j.value("volumes", std::vector<std::string>{});
+    m.restart = j.value("restart", "unless-stopped");
     return m;
   } catch (const nlohmann::json::exception& e) {
     return Invalid(std::string("stored manifest: ") + e.what());

@@ -4,7 +4,9 @@
 //   app: hello                    # must match the app it is deployed as (optional)
 //   build: ["cc -o server server.c"]
 //   test:  ["./server --self-test"]
-//   run:   {runtime: process, command: "./server", stop_signal: TERM}
+//   run:   {runtime: process, command: "./server"}
+//   run:   {runtime: container, dockerfile: Dockerfile, port: 8080, memory: 64MiB, cpus: 0.5,
+//           volumes: ["/srv/data:/data"], restart: unless-stopped, host_ip: 127.0.0.1}
 //   health: {path: /health, timeout: 10s, max_latency: 100ms, max_memory: 256MiB, probes: 3}
 //   release: {keep: 3}
 //   deploy: {watch_window: 10s, drain_timeout: 30s, timeout: 30m}
@@ -26,6 +28,18 @@ struct Manifest {
   std::vector<std::string> test;
   std::string runtime = "process";
   std::string command;  // run with /bin/sh -c in the release directory; $PORT is set
+  // runtime: container. Exactly one image source: a Dockerfile in the repo, a `docker save`
+  // tarball (shipped or produced by a build step: the offline path), or an image already
+  // on the host.
+  std::string dockerfile;
+  std::string image_tar;
+  std::string image;
+  int container_port = 8080;
+  std::string host_ip = "127.0.0.1";
+  long long memory_bytes = 0;
+  double cpus = 0;
+  std::vector<std::string> volumes;
+  std::string restart = "unless-stopped";
   std::string health_path = "/health";
   std::chrono::milliseconds health_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds max_latency{100};

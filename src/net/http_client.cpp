@@ -4,6 +4,9 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
+#include <functional>
+#include <limits>
 #include <optional>
 
 namespace slipway::net {
@@ -84,9 +87,80 @@ Result<ClientResponse> Exchange(asio::io_context& ioc, Stream& stream, Connect c
   return FromBeast(parser.get());
 }
 
-}  // namespace
+template <typename Stream, typename Connect>
+Result<ClientResponse> StreamExchange(asio::io_context& ioc, Stream& stream, Connect connect,
+                                      const Endpoint& ep, const ClientRequest& req,
+                                      const BodySink& on_data) {
+  auto request = BuildRequest(ep, req);
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  beast::flat_buffer buffer;
+  std::array<char, 16384> chunk;
+  std::optional<Status> failure;
+  bool done = false;
+  asio::steady_timer deadline(ioc, req.timeout);
+  deadline.async_wait([&](boost::system::error_code ec) {
+    if (ec) return;
+    failure = Status(Code::kTimeout, "no complete response within " + std::to_string(req.timeout.count()) + " ms");
+    boost::system::error_code ignored;
+    stream.close(ignored);
+  });
+  auto fail = [&](const std::string& what, boost::system::error_code ec) {
+    if (!failure) failure = Unavailable(what + ": " + ec.message());
+    deadline.cancel();
+  };
+  std::function<void()> read_more = [&] {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    http::async_read_some(stream, buffer, parser, [&](boost::system::error_code ec, std::size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return fail("receive", ec);
+      std::size_t got = chunk.size() - parser.get().body().size;
+      if (got > 0 && !on_data(std::string_view(chunk.data(), got))) {
+        done = true;
+        boost::system::error_code ignored;
+        stream.close(ignored);
+        deadline.cancel();
+        return;
+      }
+      if (parser.is_done()) {
+        done = true;
+        deadline.cancel();
+        return;
+      }
+      read_more();
+    });
+  };
+  connect([&](boost::system::error_code ec) {
+    if (ec) return fail("connect", ec);
+    http::async_write(stream, request, [&](boost::system::error_code wec, std::size_t) {
+      if (wec) return fail("send", wec);
+      http::async_read_header(stream, buffer, parser, [&](boost::system::error_code hec, std::size_t) {
+        if (hec) return fail("receive", hec);
+        if (parser.is_done()) {
+          done = true;
+          deadline.cancel();
+          return;
+        }
+        read_more();
+      });
+    });
+  });
+  ioc.run();
+  if (failure && !done) return *failure;
+  ClientResponse r;
+  r.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get()) {
+    std::string key(f.name_string());
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    r.headers[key] = std::string(f.value());
+  }
+  return r;
+}
 
-Result<ClientResponse> HttpCall(const Endpoint& ep, const ClientRequest& req) {
+// Opens the private io_context and socket for one call and hands them to `exchange`.
+template <typename Exchange>
+Result<ClientResponse> OnConnection(const Endpoint& ep, Exchange&& exchange) {
   if (ep.tls) return Invalid("https is not supported by the built-in client");
   asio::io_context ioc;
   if (!ep.unix_path.empty()) {
@@ -94,17 +168,30 @@ Result<ClientResponse> HttpCall(const Endpoint& ep, const ClientRequest& req) {
     auto connect = [&](auto handler) {
       socket.async_connect(asio::local::stream_protocol::endpoint(ep.unix_path), handler);
     };
-    return Exchange(ioc, socket, connect, ep, req);
+    return exchange(ioc, socket, connect);
   }
   boost::system::error_code ec;
   auto address = asio::ip::make_address(ep.host == "localhost" ? "127.0.0.1" : ep.host, ec);
   if (ec) return Invalid("client supports IP addresses and localhost only, not '" + ep.host + "'");
   asio::ip::tcp::socket socket(ioc);
   auto connect = [&](auto handler) {
-    socket.async_connect(asio::ip::tcp::endpoint(address, static_cast<unsigned short>(ep.port)),
-                         handler);
+    socket.async_connect(asio::ip::tcp::endpoint(address, static_cast<unsigned short>(ep.port)), handler);
   };
-  return Exchange(ioc, socket, connect, ep, req);
+  return exchange(ioc, socket, connect);
+}
+
+}  // namespace
+
+Result<ClientResponse> HttpCall(const Endpoint& ep, const ClientRequest& req) {
+  return OnConnection(ep, [&](asio::io_context& ioc, auto& socket, auto connect) {
+    return Exchange(ioc, socket, connect, ep, req);
+  });
+}
+
+Result<ClientResponse> HttpStream(const Endpoint& ep, const ClientRequest& req, const BodySink& on_data) {
+  return OnConnection(ep, [&](asio::io_context& ioc, auto& socket, auto connect) {
+    return StreamExchange(ioc, socket, connect, ep, req, on_data);
+  });
 }
 
 }  // namespace slipway::net

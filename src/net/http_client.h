@@ -2,7 +2,9 @@
 // A blocking HTTP/1.1 client for short calls: health probes, the CLI, the Docker socket.
 // Each call opens its own connection and is bounded by `timeout` end to end.
 #include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "net/http.h"
@@ -22,5 +24,12 @@ struct ClientRequest {
 // Returns the response whatever its status; an error only when no complete response came
 // back (kUnavailable: connect failed; kTimeout: deadline passed; kInternal: bad response).
 Result<ClientResponse> HttpCall(const Endpoint& endpoint, const ClientRequest& request);
+
+// Like HttpCall, but hands the body to `on_data` piece by piece as it arrives (streamed
+// build output, log follows). The returned response has status and headers; its body is
+// empty. `on_data` returning false stops reading (the result is then ok).
+using BodySink = std::function<bool(std::string_view)>;
+Result<ClientResponse> HttpStream(const Endpoint& endpoint, const ClientRequest& request,
+                                  const BodySink& on_data);
 
 }  // namespace slipway::net

@@ -5,12 +5,28 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
 namespace slipway {
 
+// How a container instance is run (runtime "container").
+struct ContainerSpec {
+  std::string image;          // the release's image tag
+  std::string name;           // container name, slipway-<app>-<release>
+  int container_port = 8080;  // where the app listens inside; published on host_ip:port
+  std::string host_ip = "127.0.0.1";
+  long long memory_bytes = 0;
+  double cpus = 0;
+  std::vector<std::string> volumes;  // "host:container[:ro]"
+  std::string restart = "no";
+  std::map<std::string, std::string> labels;
+};
+
 struct InstanceSpec {
+  std::string runtime = "process";  // process | container
+  ContainerSpec container;
   std::string app;
   std::int64_t release_id = 0;
   std::string release_dir;  // working directory
@@ -24,6 +40,7 @@ struct InstanceHandle {
   int pid = 0;
   long long start_ticks = 0;
   int port = 0;
+  std::string container_id;  // set for container instances
 };
 
 class Runtime {
@@ -40,6 +57,16 @@ class Runtime {
 
 // Native processes: /bin/sh -c command in the release dir, own session, survives the server.
 class ProcessRuntime final : public Runtime {
+ public:
+  Result<InstanceHandle> Start(const InstanceSpec& spec) override;
+  bool IsRunning(const InstanceHandle& h) override;
+  long long MemoryBytes(const InstanceHandle& h) override;
+  void Stop(const InstanceHandle& h, std::chrono::milliseconds grace) override;
+};
+
+// Docker containers through the Engine API. One container per instance, labelled, with
+// its port published on 127.0.0.1 unless the spec asks for another address.
+class ContainerRuntime final : public Runtime {
  public:
   Result<InstanceHandle> Start(const InstanceSpec& spec) override;
   bool IsRunning(const InstanceHandle& h) override;

@@ -90,6 +90,9 @@ CREATE TABLE audit_events (
   detail_json TEXT NOT NULL DEFAULT '{}'
 );
 )sql"},
+      {2, R"sql(
+ALTER TABLE instances ADD COLUMN container_id TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return kMigrations;
 }

@@ -70,7 +70,7 @@ constexpr const char* kDeploymentColumns =
 constexpr const char* kReleaseColumns =
     "id, app_id, number, git_commit, path, manifest_json, deployment_id, pruned, created_ms";
 constexpr const char* kInstanceColumns =
-    "id, app_id, release_id, runtime, pid, start_ticks, port, state, created_ms";
+    "id, app_id, release_id, runtime, pid, start_ticks, port, state, created_ms, container_id";
 
 App ReadApp(const Stmt& s) {
   App a;
@@ -134,6 +134,7 @@ Instance ReadInstance(const Stmt& s) {
   i.port = static_cast<int>(s.Int(6));
   i.state = s.Text(7);
   i.created_ms = s.Int(8);
+  i.container_id = s.Text(9);
   return i;
 }
 
@@ -381,9 +382,9 @@ class SqliteStore final : public Store {
     i.created_ms = clock_.WallMillis();
     Stmt s(db_,
            "INSERT INTO instances (app_id, release_id, runtime, pid, start_ticks, port, state, "
-           "created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+           "created_ms, container_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.Bind(i.app_id).Bind(i.release_id).Bind(i.runtime).Bind(i.pid).Bind(i.start_ticks)
-        .Bind(i.port).Bind(i.state).Bind(i.created_ms);
+        .Bind(i.port).Bind(i.state).Bind(i.created_ms).Bind(i.container_id);
     if (auto st = s.Exec(); !st.ok()) return st;
     i.id = sqlite3_last_insert_rowid(db_);
     return i;
@@ -391,8 +392,9 @@ class SqliteStore final : public Store {
 
   Status UpdateInstance(const Instance& i) override {
     std::lock_guard lock(mu_);
-    return Stmt(db_, "UPDATE instances SET pid = ?, start_ticks = ?, port = ?, state = ? WHERE id = ?")
-        .Bind(i.pid).Bind(i.start_ticks).Bind(i.port).Bind(i.state).Bind(i.id).Exec();
+    return Stmt(db_, "UPDATE instances SET pid = ?, start_ticks = ?, port = ?, state = ?, container_id = ? "
+                     "WHERE id = ?")
+        .Bind(i.pid).Bind(i.start_ticks).Bind(i.port).Bind(i.state).Bind(i.container_id).Bind(i.id).Exec();
   }
 
   Result<std::vector<Instance>> ListLiveInstances(std::int64_t app_id) override {

@@ -133,10 +133,11 @@ TEST_F(SqliteStoreTest, DeliveriesAreDeduplicated) {
 
 TEST_F(SqliteStoreTest, InstancesAndAudit) {
   App a = MakeApp("hello");
-  Instance i{0, a.id, 1, "process", 123, 456, 8000, "serving", 0};
+  Instance i{0, a.id, 1, "process", 123, 456, 8000, "cid", "serving", 0};
   auto created = store_->CreateInstance(i);
   ASSERT_TRUE(created.ok());
   EXPECT_EQ(store_->ListLiveInstances(a.id)->size(), 1u);
+  EXPECT_EQ(store_->ListLiveInstances(a.id)->front().container_id, "cid");
   created->state = "stopped";
   ASSERT_TRUE(store_->UpdateInstance(*created).ok());
   EXPECT_TRUE(store_->ListLiveInstances(0)->empty());

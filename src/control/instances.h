@@ -1,0 +1,23 @@
+#pragma once
+// Starting and addressing instances of a release, shared by the Deployer (start stage) and
+// the Controller (recovery after a restart, app restarts).
+#include <string>
+
+#include "control/context.h"
+#include "manifest/manifest.h"
+
+namespace slipway {
+
+// The image tag of a container release: slipway/<app>:<n>-<sha7>.
+std::string ImageTag(const std::string& app, const Release& release);
+
+InstanceHandle HandleOf(const Instance& i);
+
+std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int64_t instance_id);
+
+// Allocates a port, records the instance (state `state`), starts it through the agent and
+// records its pid / container id. On a start failure the record is marked stopped.
+Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release, const Manifest& manifest,
+                                const std::string& state);
+
+}  // namespace slipway

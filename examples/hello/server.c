@@ -7,6 +7,8 @@
  * Knobs for exercising the deploy pipeline:
  *   HEALTH_FAIL=1            /health answers 500 from the start
  *   HEALTH_FAIL_AFTER_MS=N   /health answers 500 once N ms have passed since start
+ *   CRASH=1                  exits with status 3 at start
+ *   BIND=0.0.0.0             listen address (default 127.0.0.1; containers need 0.0.0.0)
  *   ./server --self-test     runs the app's own checks and exits (0 = pass)
  */
 #define _GNU_SOURCE
@@ -135,7 +137,12 @@ int main(int argc, char **argv) {
     printf("self-test: version %s ok\n", version);
     return 0;
   }
+  if (getenv("CRASH") && !strcmp(getenv("CRASH"), "1")) {
+    fprintf(stderr, "hello %s: crashing on purpose (CRASH=1)\n", version);
+    return 3;
+  }
   const char *port_env = getenv("PORT");
+  const char *bind_env = getenv("BIND");
   int port = port_env ? atoi(port_env) : 8000;
   health_fail = getenv("HEALTH_FAIL") && !strcmp(getenv("HEALTH_FAIL"), "1");
   if (getenv("HEALTH_FAIL_AFTER_MS")) fail_after_ms = atoll(getenv("HEALTH_FAIL_AFTER_MS"));
@@ -150,11 +157,15 @@ int main(int argc, char **argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons((unsigned short)port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind_env && inet_pton(AF_INET, bind_env, &addr.sin_addr) != 1) {
+    fprintf(stderr, "hello: BIND=%s is not an IPv4 address\n", bind_env);
+    return 1;
+  }
   if (bind(srv, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(srv, 512) < 0) {
     perror("hello: listen");
     return 1;
   }
-  printf("hello %s listening on 127.0.0.1:%d\n", version, port);
+  printf("hello %s listening on %s:%d\n", version, bind_env ? bind_env : "127.0.0.1", port);
   fflush(stdout);
   for (;;) {
     int fd = accept(srv, NULL, NULL);

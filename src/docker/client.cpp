@@ -246,6 +246,7 @@ Result<ContainerState> Client::InspectContainer(const std::string& id) const {
   s.id = (*r).value("Id", id);
   const auto& st = (*r)["State"];
   s.running = st.value("Running", false);
+  s.restarting = st.value("Restarting", false);
   s.exit_code = st.value("ExitCode", 0);
   s.status = st.value("Status", "");
   return s;

@@ -19,6 +19,7 @@ using LineSink = std::function<void(const std::string& line)>;
 struct ContainerState {
   std::string id;
   bool running = false;
+  bool restarting = false;  // crashed and waiting for its restart policy
   int exit_code = 0;
   std::string status;  // created | running | exited | …
 };

@@ -58,7 +58,8 @@ bool ContainerRuntime::IsRunning(const InstanceHandle& h) {
   auto client = docker::Client::Connect();
   if (!client.ok()) return false;
   auto state = client->InspectContainer(h.container_id);
-  return state.ok() && state->running;
+  // A container its restart policy keeps reviving after crashes is not running for us.
+  return state.ok() && state->running && !state->restarting;
 }
 
 long long ContainerRuntime::MemoryBytes(const InstanceHandle& h) {

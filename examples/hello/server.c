@@ -10,6 +10,8 @@
  *   CRASH=1                  exits with status 3 at start
  *   BIND=0.0.0.0             listen address (default 127.0.0.1; containers need 0.0.0.0)
  *   ./server --self-test     runs the app's own checks and exits (0 = pass)
+ *   ./server --probe         GET /health on 127.0.0.1:$PORT, exit 0 when 2xx (a container
+ *                            HEALTHCHECK for images without a shell or curl)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -122,6 +124,21 @@ done:
   return NULL;
 }
 
+static int probe(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {0};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((unsigned short)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) return 1;
+  const char *req = "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  if (write_all(fd, req, strlen(req)) < 0) return 1;
+  char buf[64] = {0};
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  return n > 12 && !strncmp(buf + 9, "2", 1) ? 0 : 1;
+}
+
 static void on_term(int sig) {
   (void)sig;
   _exit(0);
@@ -143,6 +160,7 @@ int main(int argc, char **argv) {
   }
   const char *port_env = getenv("PORT");
   const char *bind_env = getenv("BIND");
+  if (argc > 1 && !strcmp(argv[1], "--probe")) return probe(port_env ? atoi(port_env) : 8000);
   int port = port_env ? atoi(port_env) : 8000;
   health_fail = getenv("HEALTH_FAIL") && !strcmp(getenv("HEALTH_FAIL"), "1");
   if (getenv("HEALTH_FAIL_AFTER_MS")) fail_after_ms = atoll(getenv("HEALTH_FAIL_AFTER_MS"));

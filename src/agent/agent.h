@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "os/process.h"
 #include "runtime/runtime.h"
+#include "runtime/swarm_runtime.h"
 
 namespace slipway {
 
@@ -56,6 +57,13 @@ class Agent {
   // Builds, loads or tags the image of a container release. Output lines go to `sink`.
   virtual Status PrepareImage(const ImageRequest& request, const os::LineSink& sink) = 0;
   virtual Status RemoveImage(const std::string& tag) = 0;
+
+  // Swarm services (see runtime/swarm_runtime.h).
+  virtual Result<std::string> DeployService(const ServiceSpec& spec) = 0;
+  virtual Result<ServiceView> InspectService(const std::string& service) = 0;
+  virtual Result<std::vector<TaskView>> ServiceTasks(const std::string& service) = 0;
+  virtual bool TaskHealthy(const std::string& container_id) = 0;
+  virtual Status RollbackService(const std::string& service) = 0;
 
   virtual Result<int> AllocatePort() = 0;
   virtual Result<InstanceHandle> StartInstance(const InstanceSpec& spec) = 0;

@@ -68,11 +68,26 @@ class LocalAgent final : public Agent {
     return client.ok() ? client->RemoveImage(tag) : client.status();
   }
 
+  Result<std::string> DeployService(const ServiceSpec& spec) override { return swarm_.Deploy(spec); }
+  Result<ServiceView> InspectService(const std::string& service) override { return swarm_.Inspect(service); }
+  Result<std::vector<TaskView>> ServiceTasks(const std::string& service) override { return swarm_.Tasks(service); }
+  bool TaskHealthy(const std::string& container_id) override { return swarm_.Healthy(container_id); }
+  Status RollbackService(const std::string& service) override { return swarm_.Rollback(service); }
+
   Result<int> AllocatePort() override { return slipway::AllocatePort(); }
   Result<InstanceHandle> StartInstance(const InstanceSpec& spec) override { return For(spec.runtime).Start(spec); }
-  bool IsRunning(const InstanceHandle& h) override { return For(h).IsRunning(h); }
-  long long MemoryBytes(const InstanceHandle& h) override { return For(h).MemoryBytes(h); }
-  void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) override { For(h).Stop(h, grace); }
+  bool IsRunning(const InstanceHandle& h) override {
+    if (h.runtime == "swarm") return swarm_.Inspect(h.container_id).ok();
+    return For(h).IsRunning(h);
+  }
+  long long MemoryBytes(const InstanceHandle& h) override { return h.runtime == "swarm" ? 0 : For(h).MemoryBytes(h); }
+  void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) override {
+    if (h.runtime == "swarm") {
+      (void)swarm_.Remove(h.container_id);
+      return;
+    }
+    For(h).Stop(h, grace);
+  }
 
   std::vector<std::string> RecentOutput(const InstanceHandle& h, const std::string& log_path, int lines) override {
     std::vector<std::string> out;
@@ -127,6 +142,7 @@ class LocalAgent final : public Agent {
   std::string askpass_;
   ProcessRuntime processes_;
   ContainerRuntime containers_;
+  SwarmRuntime swarm_;
 };
 
 }  // namespace

@@ -45,6 +45,7 @@ Controller::~Controller() { Stop(); }
 void Controller::Start() {
   Recover();
   for (int i = 0; i < options_.max_concurrent; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  workers_.emplace_back([this] { SyncLoop(); });
 }
 
 void Controller::Stop() {
@@ -358,9 +359,12 @@ void Controller::RecoverApp(const App& app) {
     // instead of rebuilding.
     auto release = ctx_.store.GetRelease(*app.current_release_id);
     auto manifest = release.ok() ? Manifest::FromJson(release->manifest_json) : Result<Manifest>(release.status());
-    auto started = manifest.ok() && fs::exists(release->path)
-                       ? LaunchInstance(ctx_, app, *release, *manifest, "serving")
-                       : Result<Instance>(NotFound("the serving release is gone from disk"));
+    Result<Instance> started = NotFound("the serving release is gone from disk");
+    if (manifest.ok() && manifest->runtime == "swarm") {
+      started = RedeployService(app, *release, *manifest);
+    } else if (manifest.ok() && fs::exists(release->path)) {
+      started = LaunchInstance(ctx_, app, *release, *manifest, "serving");
+    }
     if (started.ok()) {
       auto deadline = ctx_.clock.Now() + manifest->health_timeout;
       auto h = HandleOf(*started);
@@ -374,6 +378,15 @@ void Controller::RecoverApp(const App& app) {
       spdlog::error("{}: the serving release cannot be restarted: {}", app.name, started.status().message());
     }
   }
+  if (adopted && adopted->runtime == "swarm") {
+    adopted->state = "serving";
+    (void)ctx_.store.UpdateInstance(*adopted);
+    ctx_.serving.Set(app.id, Serving{*adopted, nullptr});
+    RouteApp(app);
+    (void)SyncServicePool(ctx_, app.name, adopted->container_id);
+    spdlog::info("{}: following the tasks of service {}", app.name, ServiceName(app.name));
+    return;
+  }
   if (adopted) {
     auto target = std::make_shared<gateway::Target>(
         fmt::format("{}-i{}", app.name, adopted->id), "127.0.0.1", adopted->port);
@@ -383,6 +396,38 @@ void Controller::RecoverApp(const App& app) {
     spdlog::info("{}: serving instance {} (pid {}, port {})", app.name, adopted->id, adopted->pid, adopted->port);
   }
   RouteApp(app);
+}
+
+Result<Instance> Controller::RedeployService(const App& app, const Release& release, const Manifest& manifest) {
+  auto id = ctx_.agent.DeployService(MakeServiceSpec(ctx_, app, release, manifest));
+  if (!id.ok()) return id.status();
+  Instance rec;
+  rec.app_id = app.id;
+  rec.release_id = release.id;
+  rec.runtime = "swarm";
+  rec.container_id = *id;
+  rec.state = "serving";
+  return ctx_.store.CreateInstance(rec);
+}
+
+// Keeps the gateway pools of swarm apps on their current tasks between deployments (a task
+// that crashed and came back has a new port). Apps with a deployment running are left to it.
+void Controller::SyncLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::milliseconds(500));
+    if (stopping_) break;
+    std::set<std::int64_t> busy = busy_apps_;
+    lock.unlock();
+    if (auto apps = ctx_.store.ListApps(); apps.ok()) {
+      for (const auto& app : *apps) {
+        auto serving = ctx_.serving.Get(app.id);
+        if (!serving || serving->instance.runtime != "swarm" || busy.count(app.id)) continue;
+        (void)SyncServicePool(ctx_, app.name, serving->instance.container_id);
+      }
+    }
+    lock.lock();
+  }
 }
 
 // Kills processes an earlier run of this server left behind (build steps, instances that

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "control/context.h"
+#include "manifest/manifest.h"
 #include "webhook/webhook.h"
 
 namespace slipway {
@@ -60,6 +61,8 @@ class Controller {
   void RecoverApp(const App& app);
   void ReapStrays();
   void ReapStrayContainers();
+  void SyncLoop();
+  Result<Instance> RedeployService(const App& app, const Release& release, const Manifest& manifest);
 
   Context& ctx_;
   ControllerOptions options_;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "control/instances.h"
 #include "obs/metrics.h"
@@ -69,7 +70,9 @@ Deployment Deployer::Run() {
           action = machine_.OnStageSucceeded(now);
         } else {
           Emit(stage, "failed", s.message());
-          action = cancel_.load() ? machine_.OnCancel(now) : machine_.OnStageFailed(s.message(), now);
+          action = cancel_.load()           ? machine_.OnCancel(now)
+                   : runtime_rolled_back_ ? machine_.OnRuntimeRolledBack(s.message())
+                                          : machine_.OnStageFailed(s.message(), now);
         }
         if (action == Action::kWatchTick) {
           Emit(Stage::kWatch, "started",
@@ -98,6 +101,10 @@ Deployment Deployer::Run() {
       case Action::kFinish:
         break;
     }
+  }
+  if (runtime_rolled_back_ && new_instance_) {
+    new_instance_->state = "stopped";
+    (void)ctx_.store.UpdateInstance(*new_instance_);
   }
   if (machine_.status() == DeployStatus::kSucceeded) PruneReleases();
   d_.completed_ms = ctx_.clock.WallMillis();
@@ -243,7 +250,7 @@ Status Deployer::MakeRelease() {
   }
   release_.path = dest;
   if (auto s = ctx_.store.SetReleasePath(release_.id, dest); !s.ok()) return s;
-  if (manifest_.runtime == "container") {
+  if (manifest_.is_image_runtime()) {
     if (auto s = PrepareImage(); !s.ok()) {
       (void)ctx_.store.MarkReleasePruned(release_.id);
       return s;
@@ -268,6 +275,7 @@ Status Deployer::PrepareImage() {
 }
 
 Status Deployer::StartInstance() {
+  if (swarm()) return StartService();
   auto instance = LaunchInstance(ctx_, app_, release_, manifest_, "starting");
   if (!instance.ok()) return instance.status();
   new_instance_ = *instance;
@@ -279,6 +287,92 @@ Status Deployer::StartInstance() {
   return Status::Ok();
 }
 
+Status Deployer::StartService() {
+  ServiceSpec spec = MakeServiceSpec(ctx_, app_, release_, manifest_);
+  Instance rec;
+  rec.app_id = app_.id;
+  rec.release_id = release_.id;
+  rec.runtime = "swarm";
+  rec.state = "starting";
+  auto created = ctx_.store.CreateInstance(rec);
+  if (!created.ok()) return created.status();
+  new_instance_ = *created;
+  auto id = ctx_.agent.DeployService(spec);
+  if (!id.ok()) {
+    new_instance_->state = "stopped";
+    (void)ctx_.store.UpdateInstance(*new_instance_);
+    return id.status();
+  }
+  new_instance_->container_id = *id;
+  (void)ctx_.store.UpdateInstance(*new_instance_);
+  Emit(Stage::kStart, "info", fmt::format("service {} → {} ({} replicas, {}, rollback on failure)", spec.name, spec.image,
+                                          spec.replicas, spec.order));
+  return Status::Ok();
+}
+
+Status Deployer::ProbeAll(const std::vector<TaskView>& tasks) {
+  int probed = 0;
+  for (const auto& t : tasks) {
+    if (t.desired != "running" || t.state != "running" || t.port == 0) continue;
+    auto p = ctx_.agent.Probe(t.port, manifest_.health_path, milliseconds(1000));
+    if (!p.healthy()) {
+      return {Code::kUnhealthy, fmt::format("task {} on port {}: {}", t.id.substr(0, 12), t.port,
+                                            p.status ? "HTTP " + std::to_string(p.status) : p.error)};
+    }
+    ++probed;
+  }
+  if (probed == 0) return {Code::kUnhealthy, "no task is running"};
+  return Status::Ok();
+}
+
+// Follows Swarm's rolling update until it converges on the new image, reporting every task
+// state change and keeping the gateway pool on the healthy tasks all along.
+Status Deployer::VerifyService() {
+  const std::string service = ServiceName(app_.name);
+  const std::string image = ImageTag(app_.name, release_);
+  auto per_task = manifest_.update_monitor + manifest_.health_timeout;
+  auto deadline = ctx_.clock.Now() + manifest_.health_timeout + per_task * manifest_.replicas;
+  std::map<std::string, std::string> seen;
+  for (;;) {
+    auto tasks = SyncServicePool(ctx_, app_.name, service);
+    if (!tasks.ok()) return tasks.status();
+    int ready = 0, stale = 0;
+    for (const auto& t : *tasks) {
+      std::string key = t.state + "/" + t.desired;
+      if (seen[t.id] != key) {
+        seen[t.id] = key;
+        Emit(Stage::kVerify, "info", fmt::format("task {}.{} {} {} (desired {}){}", t.slot, t.id.substr(0, 12),
+                                                 t.image.substr(t.image.rfind(':') + 1), t.state, t.desired,
+                                                 t.message.empty() ? "" : ": " + t.message));
+      }
+      if (t.desired != "running") continue;
+      if (t.image != image) ++stale;
+      else if (t.state == "running" && ctx_.agent.TaskHealthy(t.container_id)) ++ready;
+    }
+    auto svc = ctx_.agent.InspectService(service);
+    if (!svc.ok()) return svc.status();
+    if (svc->update_state == "rollback_completed" || svc->update_state == "rollback_started") {
+      if (svc->update_state == "rollback_completed") {
+        runtime_rolled_back_ = true;
+        (void)SyncServicePool(ctx_, app_.name, service);
+        return {Code::kUnhealthy, "Swarm rolled the update back: " + svc->update_message};
+      }
+    } else if (svc->update_state == "paused" || svc->update_state == "rollback_paused") {
+      return {Code::kUnhealthy, "Swarm paused the update: " + svc->update_message};
+    } else if (ready >= manifest_.replicas && stale == 0 &&
+               (svc->update_state.empty() || svc->update_state == "completed")) {
+      Emit(Stage::kVerify, "info", fmt::format("{} converged: {} of {} tasks on {} healthy", service, ready,
+                                               manifest_.replicas, image));
+      return ProbeAll(*tasks);
+    }
+    if (ctx_.clock.Now() >= deadline || cancel_.load()) {
+      return {Code::kUnhealthy, fmt::format("{} did not converge in time ({} of {} tasks healthy, update {})", service,
+                                            ready, manifest_.replicas, svc->update_state.empty() ? "-" : svc->update_state)};
+    }
+    ctx_.clock.SleepFor(milliseconds(200));
+  }
+}
+
 void Deployer::EmitLogTail(Stage stage) {
   auto lines = ctx_.agent.RecentOutput(HandleOf(*new_instance_),
                                        InstanceLogPath(ctx_.paths, app_.name, new_instance_->id), 20);
@@ -286,6 +380,7 @@ void Deployer::EmitLogTail(Stage stage) {
 }
 
 Status Deployer::Verify() {
+  if (swarm()) return VerifyService();
   auto handle = HandleOf(*new_instance_);
   auto deadline = ctx_.clock.Now() + manifest_.health_timeout;
   ProbeResult last;
@@ -337,6 +432,20 @@ Status Deployer::Verify() {
 }
 
 Status Deployer::Switch() {
+  if (swarm()) {
+    // Swarm replaced the tasks itself and the gateway pool followed them during verify.
+    if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;
+    new_instance_->state = "serving";
+    (void)ctx_.store.UpdateInstance(*new_instance_);
+    if (previous_ && previous_->instance.runtime != "swarm") {
+      Instance old = previous_->instance;
+      old.state = "standby";
+      (void)ctx_.store.UpdateInstance(old);
+    }
+    ctx_.serving.Set(app_.id, Serving{*new_instance_, nullptr});
+    Emit(Stage::kSwitch, "info", fmt::format("gateway follows the tasks of {} (release {})", ServiceName(app_.name), release_.number));
+    return Status::Ok();
+  }
   new_target_ = std::make_shared<gateway::Target>(fmt::format("{}-r{}-i{}", app_.name, release_.number, new_instance_->id),
                                                    "127.0.0.1", new_instance_->port);
   if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;
@@ -355,6 +464,15 @@ Status Deployer::Switch() {
 }
 
 Status Deployer::WatchOnce() {
+  if (swarm()) {
+    auto tasks = SyncServicePool(ctx_, app_.name, ServiceName(app_.name));
+    Status s = tasks.ok() ? ProbeAll(*tasks) : tasks.status();
+    if (s.ok()) {
+      watch_failures_ = 0;
+      return s;
+    }
+    return ++watch_failures_ < 2 ? Status::Ok() : Status(Code::kUnhealthy, "after the update: " + s.message());
+  }
   auto handle = HandleOf(*new_instance_);
   if (!ctx_.agent.IsRunning(handle)) return {Code::kUnhealthy, "the new instance exited"};
   auto p = ctx_.agent.Probe(handle.port, manifest_.health_path, milliseconds(1000));
@@ -369,6 +487,15 @@ Status Deployer::WatchOnce() {
 }
 
 Status Deployer::Drain() {
+  if (previous_ && previous_->instance.runtime == "swarm" && swarm()) {
+    Instance old = previous_->instance;
+    if (old.id != new_instance_->id) {
+      old.state = "stopped";  // the record; the service lives on with new tasks
+      (void)ctx_.store.UpdateInstance(old);
+    }
+    Emit(Stage::kDrain, "info", "Swarm stopped the previous tasks after their replacements were healthy");
+    return Status::Ok();
+  }
   if (!previous_) {
     Emit(Stage::kDrain, "info", "no previous instance to drain");
     return Status::Ok();
@@ -388,6 +515,18 @@ Status Deployer::Drain() {
 }
 
 void Deployer::SwitchBack() {
+  if (swarm() && previous_ && previous_->instance.runtime == "swarm") {
+    Emit(Stage::kWatch, "info", "asking Swarm to roll " + ServiceName(app_.name) + " back to the previous spec");
+    (void)ctx_.agent.RollbackService(ServiceName(app_.name));
+    (void)ctx_.store.SetCurrentRelease(app_.id, previous_->instance.release_id);
+    Instance old = previous_->instance;
+    old.state = "serving";
+    (void)ctx_.store.UpdateInstance(old);
+    new_instance_->state = "stopped";
+    (void)ctx_.store.UpdateInstance(*new_instance_);
+    ctx_.serving.Set(app_.id, previous_);
+    return;
+  }
   if (previous_) {
     ctx_.router.Switch(app_.name, previous_->target);
     (void)ctx_.store.SetCurrentRelease(app_.id, previous_->instance.release_id);
@@ -407,6 +546,20 @@ void Deployer::SwitchBack() {
 
 void Deployer::DiscardNew() {
   if (!new_instance_) return;
+  if (swarm()) {
+    new_instance_->state = "stopped";
+    (void)ctx_.store.UpdateInstance(*new_instance_);
+    if (runtime_rolled_back_) return;  // Swarm already went back
+    bool had_service = previous_ && previous_->instance.runtime == "swarm";
+    Emit(machine_.stage(), "info", had_service ? "rolling the service back to its previous spec"
+                                               : "removing the service that never became healthy");
+    if (had_service) {
+      (void)ctx_.agent.RollbackService(ServiceName(app_.name));
+    } else {
+      ctx_.agent.StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
+    }
+    return;
+  }
   ctx_.agent.StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
   new_instance_->state = "stopped";
   (void)ctx_.store.UpdateInstance(*new_instance_);
@@ -421,7 +574,7 @@ void Deployer::PruneReleases() {
     if (r.id == release_.id || ++kept <= manifest_.keep - 1) continue;
     std::error_code ec;
     fs::remove_all(r.path, ec);
-    if (auto m = Manifest::FromJson(r.manifest_json); m.ok() && m->runtime == "container") {
+    if (auto m = Manifest::FromJson(r.manifest_json); m.ok() && m->is_image_runtime()) {
       (void)ctx_.agent.RemoveImage(ImageTag(app_.name, r));
     }
     (void)ctx_.store.MarkReleasePruned(r.id);

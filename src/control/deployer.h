@@ -25,7 +25,10 @@ class Deployer {
   Status MakeRelease();
   Status PrepareImage();
   Status StartInstance();
+  Status StartService();
   Status Verify();
+  Status VerifyService();
+  Status ProbeAll(const std::vector<TaskView>& tasks);
   Status Switch();
   Status WatchOnce();
   Status Drain();
@@ -50,6 +53,8 @@ class Deployer {
   std::shared_ptr<gateway::Target> new_target_;
   std::optional<Serving> previous_;  // what served before this deployment
   int watch_failures_ = 0;
+  bool swarm() const { return manifest_.runtime == "swarm"; }
+  bool runtime_rolled_back_ = false;  // Swarm undid the update itself
 };
 
 }  // namespace slipway

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
 
 namespace slipway {
 
@@ -10,7 +11,7 @@ std::string ImageTag(const std::string& app, const Release& release) {
   return fmt::format("slipway/{}:{}-{}", app, release.number, release.commit.substr(0, 7));
 }
 
-InstanceHandle HandleOf(const Instance& i) { return {i.pid, i.start_ticks, i.port, i.container_id}; }
+InstanceHandle HandleOf(const Instance& i) { return {i.pid, i.start_ticks, i.port, i.container_id, i.runtime}; }
 
 std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int64_t instance_id) {
   return fmt::format("{}/instance-{}.log", paths.logs(app), instance_id);
@@ -33,7 +34,7 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
   spec.env[kHomeMarker] = ctx.paths.data;
   spec.port = instance.port;
   spec.log_path = InstanceLogPath(ctx.paths, app.name, instance.id);
-  if (m.runtime == "container") {
+  if (m.runtime == "container") {  // swarm services are started by the Deployer itself
     ContainerSpec& c = spec.container;
     c.image = ImageTag(app.name, release);
     c.name = fmt::format("slipway-{}-{}", app.name, release.number);
@@ -79,6 +80,57 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   created->container_id = handle->container_id;
   if (auto s = ctx.store.UpdateInstance(*created); !s.ok()) return s;
   return *created;
+}
+
+std::string ServiceName(const std::string& app) { return "slipway-" + app; }
+
+ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& release, const Manifest& m) {
+  ServiceSpec s;
+  s.name = ServiceName(app.name);
+  s.image = ImageTag(app.name, release);
+  s.env = m.env;
+  s.env["SLIPWAY_APP"] = app.name;
+  s.env["SLIPWAY_RELEASE"] = std::to_string(release.number);
+  s.labels = {{"slipway.app", app.name},
+              {"slipway.release", std::to_string(release.number)},
+              {"slipway.deployment", std::to_string(release.deployment_id)},
+              {"slipway.home", ctx.paths.data}};
+  s.container_port = m.container_port;
+  s.replicas = m.replicas;
+  s.constraints = m.constraints;
+  s.memory_bytes = m.memory_bytes;
+  s.cpus = m.cpus;
+  s.healthcheck = m.healthcheck;
+  s.parallelism = m.update_parallelism;
+  s.update_delay = m.update_delay;
+  s.monitor = m.update_monitor;
+  s.order = m.update_order;
+  return s;
+}
+
+Result<std::vector<TaskView>> SyncServicePool(Context& ctx, const std::string& app, const std::string& service) {
+  auto tasks = ctx.agent.ServiceTasks(service);
+  if (!tasks.ok()) return tasks;
+  std::map<int, std::shared_ptr<gateway::Target>> existing;
+  for (const auto& r : ctx.router.Snapshot()->routes()) {
+    if (r.app != app) continue;
+    for (const auto& t : r.pool) existing[t->port()] = t;
+  }
+  std::vector<std::shared_ptr<gateway::Target>> pool;
+  bool changed = false;
+  for (const auto& t : *tasks) {
+    if (t.desired != "running" || t.state != "running" || t.port == 0 || !ctx.agent.TaskHealthy(t.container_id)) continue;
+    auto it = existing.find(t.port);
+    if (it != existing.end()) {
+      pool.push_back(it->second);
+      existing.erase(it);
+    } else {
+      pool.push_back(std::make_shared<gateway::Target>(fmt::format("{}-task-{}", app, t.id.substr(0, 12)), "127.0.0.1", t.port));
+      changed = true;
+    }
+  }
+  if (changed || !existing.empty()) ctx.router.SetPool(app, std::move(pool));
+  return tasks;
 }
 
 }  // namespace slipway

@@ -73,6 +73,13 @@ Action PipelineMachine::OnWatchHealthFailed(std::string error, Clock::time_point
   return Fail(DeployStatus::kRolledBack, "watch: " + std::move(error));
 }
 
+Action PipelineMachine::OnRuntimeRolledBack(std::string error) {
+  if (!Running()) return Action::kFinish;
+  status_ = DeployStatus::kRolledBack;
+  error_ = std::string(ToString(stage_)) + ": " + std::move(error);
+  return Action::kFinish;
+}
+
 Action PipelineMachine::OnTick(Clock::time_point now) {
   if (!Running()) return Action::kFinish;
   if (stage_ == Stage::kWatch) {

@@ -47,6 +47,8 @@ class PipelineMachine {
   Action OnStageSucceeded(Clock::time_point now);
   Action OnStageFailed(std::string error, Clock::time_point now);
   Action OnWatchHealthFailed(std::string error, Clock::time_point now);
+  // The runtime (Swarm) undid the new version by itself: nothing left to clean up.
+  Action OnRuntimeRolledBack(std::string error);
   // Periodic input while a stage runs or during the watch window: applies deadlines.
   Action OnTick(Clock::time_point now);
   Action OnCancel(Clock::time_point now);

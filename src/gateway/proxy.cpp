@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -138,26 +139,58 @@ class ProxyImpl final : public Proxy {
                                            "No app is routed for host '" + host + "'.", version)) &&
           keep_alive;
     }
-    std::shared_ptr<Target> target = route->target;
-    if (!target) {
+    auto candidates = route->Candidates();
+    if (candidates.empty()) {
       co_return co_await Send(client, Page(503, "Service Unavailable",
                                            "App '" + route->app + "' has no running release.",
                                            version)) && keep_alive;
     }
-    target->BeginRequest();
-    auto started = Clock::now();
     AddForwardedHeaders(req, client_ip, host);
-    int status = 502;
-    bool ok;
     if (IsUpgrade(req)) {
-      ok = co_await Tunnel(client, req, *target, status);
-      keep_alive = false;
-    } else {
-      ok = co_await Exchange(client, req, *target, status, keep_alive);
+      Target& target = *candidates.front();
+      target.BeginRequest();
+      auto started = Clock::now();
+      int status = 502;
+      co_await Tunnel(client, req, target, status);
+      target.EndRequest(status, std::chrono::duration<double>(Clock::now() - started).count());
+      co_return false;
     }
-    target->EndRequest(status, std::chrono::duration<double>(Clock::now() - started).count());
-    co_return ok;
+    // Another target is tried when nothing reached the app (connection refused) or, for
+    // requests safe to repeat, when the app went away before answering.
+    bool idempotent = req.method() == http::verb::get || req.method() == http::verb::head ||
+                      req.method() == http::verb::options;
+    Outcome outcome;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      Target& target = *candidates[i];
+      target.BeginRequest();
+      auto started = Clock::now();
+      outcome = co_await Exchange(req, target);
+      target.EndRequest(outcome.response ? static_cast<int>(outcome.response->result_int()) : outcome.status,
+                        std::chrono::duration<double>(Clock::now() - started).count());
+      if (outcome.response) break;
+      bool retry = outcome.nothing_sent || (idempotent && outcome.status == 502);
+      if (!retry) break;
+    }
+    if (!outcome.response) {
+      co_return co_await Send(client, outcome.status == 504
+                                          ? Page(504, "Gateway Timeout", "The app did not answer in time.", version)
+                                          : Page(502, "Bad Gateway", outcome.nothing_sent
+                                                                         ? "The app's instance is not accepting connections."
+                                                                         : "The app closed the connection.",
+                                                 version)) &&
+          keep_alive;
+    }
+    auto& res = *outcome.response;
+    res.keep_alive(keep_alive);
+    res.version(version);
+    co_return co_await Send(client, std::move(res)) && keep_alive;
   }
+
+  struct Outcome {
+    std::optional<http::response<http::string_body>> response;
+    int status = 502;           // when there is no response: 502 or 504
+    bool nothing_sent = false;  // the request never reached the app
+  };
 
   static void AddForwardedHeaders(http::request<http::string_body>& req, const std::string& ip,
                                   const std::string& host) {
@@ -199,17 +232,16 @@ class ProxyImpl final : public Proxy {
   // One request/response over a pooled or new connection. A pooled connection the target
   // closed while idle fails before any response byte; then the request is sent once more
   // on a fresh connection, so a recycled keep-alive never surfaces as a client error.
-  asio::awaitable<bool> Exchange(beast::tcp_stream& client, http::request<http::string_body>& req,
-                                 Target& target, int& status, bool& keep_alive) {
-    unsigned version = req.version();
+  asio::awaitable<Outcome> Exchange(http::request<http::string_body>& req, Target& target) {
     req.keep_alive(true);
+    Outcome out;
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::optional<tcp::socket> socket = attempt == 0 ? TakeIdle(target) : std::nullopt;
       bool pooled = socket.has_value();
       if (!socket) socket = co_await Connect(target);
       if (!socket) {
-        status = 502;
-        co_return co_await Send(client, Page(502, "Bad Gateway", "The app's instance is not accepting connections.", version)) && keep_alive;
+        out.nothing_sent = true;
+        co_return out;
       }
       beast::tcp_stream upstream(std::move(*socket));
       upstream.expires_after(options_.upstream_timeout);
@@ -227,24 +259,17 @@ class ProxyImpl final : public Proxy {
       boost::system::error_code err = wec ? wec : rec;
       if (err) {
         if (pooled && !parser.got_some() && err != beast::error::timeout) continue;  // stale keep-alive
-        status = err == beast::error::timeout ? 504 : 502;
-        co_return co_await Send(client, status == 504
-                                            ? Page(504, "Gateway Timeout", "The app did not answer in time.", version)
-                                            : Page(502, "Bad Gateway", "The app closed the connection.", version)) &&
-            keep_alive;
+        out.status = err == beast::error::timeout ? 504 : 502;
+        co_return out;
       }
-      auto res = parser.release();
-      status = static_cast<int>(res.result_int());
-      bool upstream_keep = res.keep_alive();
-      res.keep_alive(keep_alive);
-      res.version(version);
-      if (upstream_keep) {
+      out.response = parser.release();
+      if (out.response->keep_alive()) {
         upstream.expires_never();
         ReturnIdle(target, upstream.release_socket());
       }
-      co_return co_await Send(client, std::move(res)) && keep_alive;
+      co_return out;
     }
-    co_return false;
+    co_return out;
   }
 
   // WebSocket (or any Upgrade): forward the handshake on a fresh connection, relay the
@@ -328,8 +353,10 @@ void RenderTargetMetrics(const Router& router, std::string& out) {
          "# TYPE slipway_gateway_requests_total counter\n";
   std::string errors, inflight, latency;
   for (const auto& r : table->routes()) {
-    if (!r.target) continue;
-    const Target& t = *r.target;
+    std::vector<std::shared_ptr<Target>> targets = r.pool;
+    if (r.target) targets.push_back(r.target);
+    for (const auto& tp : targets) {
+    const Target& t = *tp;
     auto labels = fmt::format("app=\"{}\",target=\"{}\"", r.app, t.id());
     out += fmt::format("slipway_gateway_requests_total{{{}}} {}\n", labels, t.requests());
     errors += fmt::format("slipway_gateway_errors_total{{{}}} {}\n", labels, t.errors());
@@ -344,6 +371,7 @@ void RenderTargetMetrics(const Router& router, std::string& out) {
                            labels, t.requests());
     latency += fmt::format("slipway_gateway_request_duration_seconds_sum{{{}}} {}\n", labels, t.latency_sum());
     latency += fmt::format("slipway_gateway_request_duration_seconds_count{{{}}} {}\n", labels, t.requests());
+    }
   }
   out += "# HELP slipway_gateway_errors_total Forwarded requests answered with a 5xx.\n"
          "# TYPE slipway_gateway_errors_total counter\n" + errors;

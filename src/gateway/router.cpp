@@ -71,10 +71,34 @@ std::shared_ptr<Target> Router::Switch(const std::string& app, std::shared_ptr<T
   for (auto& r : routes) {
     if (r.app == app) {
       replaced = std::exchange(r.target, target);
+      r.pool.clear();
     }
   }
   table_.store(std::make_shared<const RouteTable>(std::move(routes)), std::memory_order_release);
   return replaced;
+}
+
+std::vector<std::shared_ptr<Target>> Route::Candidates() const {
+  if (pool.empty()) return target ? std::vector<std::shared_ptr<Target>>{target} : std::vector<std::shared_ptr<Target>>{};
+  std::size_t start = next->fetch_add(1, std::memory_order_relaxed) % pool.size();
+  std::vector<std::shared_ptr<Target>> out;
+  out.reserve(pool.size());
+  for (std::size_t i = 0; i < pool.size(); ++i) out.push_back(pool[(start + i) % pool.size()]);
+  return out;
+}
+
+bool Router::SetPool(const std::string& app, std::vector<std::shared_ptr<Target>> pool) {
+  std::lock_guard lock(write_mu_);
+  std::vector<Route> routes = table_.load()->routes();
+  bool found = false;
+  for (auto& r : routes) {
+    if (r.app != app) continue;
+    r.target = nullptr;
+    r.pool = pool;
+    found = true;
+  }
+  if (found) table_.store(std::make_shared<const RouteTable>(std::move(routes)), std::memory_order_release);
+  return found;
 }
 
 void Router::RemoveRoute(const std::string& app) {

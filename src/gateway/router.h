@@ -19,7 +19,15 @@ struct Route {
   std::string app;
   std::vector<std::string> hosts;  // lower-case host names without port
   std::string path_prefix;         // "" or "/api"
-  std::shared_ptr<Target> target;  // null: the app exists but nothing serves (503)
+  std::shared_ptr<Target> target;  // null (and no pool): the app exists but nothing serves (503)
+  // Several equivalent targets (the tasks of a swarm service), used round-robin instead of
+  // `target` when not empty.
+  std::vector<std::shared_ptr<Target>> pool;
+  std::shared_ptr<std::atomic<std::uint64_t>> next = std::make_shared<std::atomic<std::uint64_t>>(0);
+
+  bool empty() const { return !target && pool.empty(); }
+  // The targets to try for one request, the preferred one first.
+  std::vector<std::shared_ptr<Target>> Candidates() const;
 };
 
 class RouteTable {
@@ -46,6 +54,9 @@ class Router {
   std::shared_ptr<Target> SetRoute(Route route);
   // Points the app's existing route at `target`; returns the replaced one.
   std::shared_ptr<Target> Switch(const std::string& app, std::shared_ptr<Target> target);
+  // Replaces the app's pool (and clears its single target). Returns false when the app has
+  // no route.
+  bool SetPool(const std::string& app, std::vector<std::shared_ptr<Target>> pool);
   void RemoveRoute(const std::string& app);
   std::shared_ptr<Target> Current(const std::string& app) const;
 

@@ -112,22 +112,49 @@ void ReadContainer(const YAML::Node& run, Manifest& m) {
   }
 }
 
-void ReadRun(const YAML::Node& run, Manifest& m) {
-  Reader::Keys(run, "run", {"runtime", "command", "dockerfile", "image_tar", "image", "port", "host_ip", "memory",
-                            "cpus", "volumes", "restart"});
-  if (run["runtime"]) {
-    m.runtime = Reader::Scalar(run["runtime"], "run.runtime");
-    if (m.runtime != "process" && m.runtime != "container") {
-      Reader::Fail(run["runtime"], "run.runtime: '" + m.runtime + "' is not supported (expected process or container)");
+void ReadSwarm(const YAML::Node& run, Manifest& m) {
+  for (const char* key : {"volumes", "restart", "host_ip"}) {
+    if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": does not apply to runtime: swarm");
+  }
+  if (run["replicas"]) m.replicas = Reader::Int(run["replicas"], "run.replicas", 1, 1000);
+  if (run["constraints"]) m.constraints = Reader::Steps(run["constraints"], "run.constraints");
+  if (run["healthcheck"]) m.healthcheck = Reader::Steps(run["healthcheck"], "run.healthcheck");
+  if (const auto& u = run["update"]) {
+    Reader::Keys(u, "run.update", {"parallelism", "delay", "monitor", "order"});
+    if (u["parallelism"]) m.update_parallelism = Reader::Int(u["parallelism"], "run.update.parallelism", 0, 1000);
+    if (u["delay"]) m.update_delay = Reader::Duration(u["delay"], "run.update.delay");
+    if (u["monitor"]) m.update_monitor = Reader::Duration(u["monitor"], "run.update.monitor");
+    if (u["order"]) {
+      m.update_order = Reader::Scalar(u["order"], "run.update.order");
+      if (m.update_order != "start-first" && m.update_order != "stop-first") {
+        Reader::Fail(u["order"], "run.update.order: expected start-first or stop-first");
+      }
     }
   }
-  if (m.runtime == "container") {
+}
+
+void ReadRun(const YAML::Node& run, Manifest& m) {
+  Reader::Keys(run, "run", {"runtime", "command", "dockerfile", "image_tar", "image", "port", "host_ip", "memory",
+                            "cpus", "volumes", "restart", "replicas", "constraints", "healthcheck", "update"});
+  if (run["runtime"]) {
+    m.runtime = Reader::Scalar(run["runtime"], "run.runtime");
+    if (m.runtime != "process" && m.runtime != "container" && m.runtime != "swarm") {
+      Reader::Fail(run["runtime"], "run.runtime: '" + m.runtime + "' is not supported (expected process, container or swarm)");
+    }
+  }
+  if (m.runtime != "swarm") {
+    for (const char* key : {"replicas", "constraints", "healthcheck", "update"}) {
+      if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: swarm");
+    }
+  }
+  if (m.is_image_runtime()) {
     ReadContainer(run, m);
+    if (m.runtime == "swarm") ReadSwarm(run, m);
     if (run["command"]) m.command = Reader::Scalar(run["command"], "run.command");
     return;
   }
   for (const char* key : {"dockerfile", "image_tar", "image", "port", "host_ip", "memory", "cpus", "volumes", "restart"}) {
-    if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: container");
+    if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: container or swarm");
   }
   if (!run["command"]) Reader::Fail(run, "run.command: required");
   m.command = Reader::Scalar(run["command"], "run.command");
@@ -266,7 +293,10 @@ std::string Manifest::ToJson() const {
                       {"deploy_timeout_ms", deploy_timeout.count()}, {"env", env},
                       {"dockerfile", dockerfile}, {"image_tar", image_tar}, {"image", image},
                       {"container_port", container_port}, {"host_ip", host_ip}, {"memory_bytes", memory_bytes},
-                      {"cpus", cpus}, {"volumes", volumes}, {"restart", restart}};
+                      {"cpus", cpus}, {"volumes", volumes}, {"restart", restart}, {"replicas", replicas},
+                      {"constraints", constraints}, {"healthcheck", healthcheck},
+                      {"update_parallelism", update_parallelism}, {"update_delay_ms", update_delay.count()},
+                      {"update_monitor_ms", update_monitor.count()}, {"update_order", update_order}};
   return j.dump();
 }
 
@@ -299,6 +329,13 @@ Result<Manifest> Manifest::FromJson(const std::string& json) {
     m.cpus = j.value("cpus", 0.0);
     m.volumes = j.value("volumes", std::vector<std::string>{});
     m.restart = j.value("restart", "unless-stopped");
+    m.replicas = j.value("replicas", 2);
+    m.constraints = j.value("constraints", std::vector<std::string>{});
+    m.healthcheck = j.value("healthcheck", std::vector<std::string>{});
+    m.update_parallelism = j.value("update_parallelism", 1);
+    m.update_delay = std::chrono::milliseconds(j.value("update_delay_ms", 0LL));
+    m.update_monitor = std::chrono::milliseconds(j.value("update_monitor_ms", 2000LL));
+    m.update_order = j.value("update_order", "start-first");
     return m;
   } catch (const nlohmann::json::exception& e) {
     return Invalid(std::string("stored manifest: ") + e.what());

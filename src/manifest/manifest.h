@@ -7,6 +7,9 @@
 //   run:   {runtime: process, command: "./server"}
 //   run:   {runtime: container, dockerfile: Dockerfile, port: 8080, memory: 64MiB, cpus: 0.5,
 //           volumes: ["/srv/data:/data"], restart: unless-stopped, host_ip: 127.0.0.1}
+//   run:   {runtime: swarm, image_tar: image.tar, port: 8080, replicas: 2,
+//           healthcheck: ["/server", "--probe"], constraints: ["node.role==manager"],
+//           update: {parallelism: 1, delay: 0s, monitor: 2s, order: start-first}}
 //   health: {path: /health, timeout: 10s, max_latency: 100ms, max_memory: 256MiB, probes: 3}
 //   release: {keep: 3}
 //   deploy: {watch_window: 10s, drain_timeout: 30s, timeout: 30m}
@@ -40,6 +43,15 @@ struct Manifest {
   double cpus = 0;
   std::vector<std::string> volumes;
   std::string restart = "unless-stopped";
+  // runtime: swarm (image sources, port, memory and cpus as for containers).
+  int replicas = 2;
+  std::vector<std::string> constraints;   // placement, e.g. "node.role==manager"
+  std::vector<std::string> healthcheck;   // argv run inside each task, e.g. ["/server", "--probe"]
+  int update_parallelism = 1;
+  std::chrono::milliseconds update_delay{0};
+  std::chrono::milliseconds update_monitor{std::chrono::seconds(2)};
+  std::string update_order = "start-first";
+  bool is_image_runtime() const { return runtime == "container" || runtime == "swarm"; }
   std::string health_path = "/health";
   std::chrono::milliseconds health_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds max_latency{100};

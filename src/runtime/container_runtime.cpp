@@ -51,6 +51,7 @@ Result<InstanceHandle> ContainerRuntime::Start(const InstanceSpec& spec) {
   InstanceHandle h;
   h.port = spec.port;
   h.container_id = *id;
+  h.runtime = "container";
   return h;
 }
 

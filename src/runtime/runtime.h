@@ -40,7 +40,8 @@ struct InstanceHandle {
   int pid = 0;
   long long start_ticks = 0;
   int port = 0;
-  std::string container_id;  // set for container instances
+  std::string container_id;  // set for container instances (the service id for swarm)
+  std::string runtime = "process";
 };
 
 class Runtime {

@@ -94,3 +94,19 @@ def containers(label):
     status, body = api("GET", "/containers/json?all=1&filters=" + json.dumps({"label": [label]}).replace(" ", ""))
     assert status == 200, body
     return body
+
+
+def ensure_swarm():
+    """Makes this daemon a single-node swarm on loopback. Returns True when it did (the
+    caller then leaves the swarm again)."""
+    status, info = api("GET", "/info")
+    if info.get("Swarm", {}).get("LocalNodeState") == "active":
+        return False
+    status, body = api("POST", "/swarm/init", {"ListenAddr": "127.0.0.1:2377", "AdvertiseAddr": "127.0.0.1"})
+    if status != 200:
+        raise RuntimeError(f"swarm init failed: {body}")
+    return True
+
+
+def leave_swarm():
+    api("POST", "/swarm/leave?force=1", timeout=60)

@@ -70,7 +70,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"run:\n  command: ./a\nbuidl: [make]\n",
                 "slipway.yaml:3:1: unknown key 'buidl' (expected one of: app, build, deploy, env, health, release, run, test)"},
         BadCase{"app: x\n", "slipway.yaml:1:1: run: required (how to start the app)"},
-        BadCase{"run:\n  command: ./a\n  runtime: vm\n", "slipway.yaml:3:12: run.runtime: 'vm' is not supported (expected process or container)"},
+        BadCase{"run:\n  command: ./a\n  runtime: vm\n", "slipway.yaml:3:12: run.runtime: 'vm' is not supported (expected process, container or swarm)"},
         BadCase{"run: {command: ./a}\nrelease: {keep: 0}\n",
                 "slipway.yaml:2:17: release.keep: expected a whole number from 1 to 100"},
         BadCase{"run: {command: ./a}\nenv: {PORT: '1'}\n", "slipway.yaml:2:7: env: PORT is assigned by slipway"},

@@ -139,6 +139,9 @@ class Api {
     } else if (is({"apps", "*", "rollback"})) {
       route = "/apps/{app}/rollback";
       if (m == "POST") return RollbackApp(req, parts[1]);
+    } else if (is({"apps", "*", "stop"}) || is({"apps", "*", "start"}) || is({"apps", "*", "restart"})) {
+      route = "/apps/{app}/" + parts[2];
+      if (m == "POST") return Lifecycle(parts[1], parts[2]);
     } else if (is({"deployments"})) {
       route = "/deployments";
       if (m == "GET") return ListDeployments(req, req.Query("app"));
@@ -382,6 +385,16 @@ class Api {
       number = (*body)["release"].get<std::int64_t>();
     }
     auto d = controller_.Rollback(name, number, "api");
+    if (!d.ok()) return Error(d.status());
+    return Json(201, ToJson(*d));
+  }
+
+  HttpResponse Lifecycle(const std::string& app, const std::string& verb) {
+    if (verb == "stop") {
+      if (auto s = controller_.StopApp(app, "api"); !s.ok()) return Error(s);
+      return Json(200, {{"stopped", app}});
+    }
+    auto d = controller_.StartApp(app, verb == "restart", "api");
     if (!d.ok()) return Error(d.status());
     return Json(201, ToJson(*d));
   }

@@ -350,6 +350,35 @@ void AddRollback(CLI::App& app, GlobalOptions& g, int* exit_code) {
   });
 }
 
+void AddLifecycle(CLI::App& app, GlobalOptions& g, int* exit_code) {
+  for (const char* verb : {"start", "stop", "restart"}) {
+    std::string v = verb;
+    auto* cmd = app.add_subcommand(v, v == "stop"    ? "Stop an app's running instance (the gateway answers 503)"
+                                      : v == "start" ? "Start a stopped app's current release"
+                                                     : "Replace an app's instance with a fresh one, no downtime");
+    auto name = std::make_shared<std::string>();
+    cmd->add_option("app", *name)->required();
+    cmd->callback([=, &g] {
+      auto c = Client(g, *exit_code);
+      if (!c) return;
+      auto r = c->Call("POST", "/api/v1/apps/" + *name + "/" + v);
+      if (!r.ok()) {
+        *exit_code = Fail(r.status().message());
+        return;
+      }
+      if (v == "stop") {
+        std::cout << (g.json ? r->dump() : "stopped " + *name) << "\n";
+        *exit_code = 0;
+        return;
+      }
+      long long id = (*r)["id"];
+      if (!g.json) std::cout << fmt::format("{} #{} of {} queued\n", v, id, *name);
+      std::string status = Follow(*c, id, g.json, *exit_code);
+      if (!status.empty()) *exit_code = ExitFor(status);
+    });
+  }
+}
+
 void AddManifest(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* manifest = app.add_subcommand("manifest", "Work with slipway.yaml");
   manifest->require_subcommand(1);
@@ -383,6 +412,7 @@ void RegisterCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   AddLogs(app, g, exit_code);
   AddReleases(app, g, exit_code);
   AddRollback(app, g, exit_code);
+  AddLifecycle(app, g, exit_code);
   AddManifest(app, g, exit_code);
 }
 

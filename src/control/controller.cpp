@@ -173,6 +173,50 @@ Result<Deployment> Controller::Rollback(const std::string& app_name, std::option
   return q;
 }
 
+Status Controller::StopApp(const std::string& app_name, const std::string& actor) {
+  auto app = ctx_.store.GetApp(app_name);
+  if (!app.ok()) return app.status();
+  {
+    std::lock_guard lock(mu_);
+    if (busy_apps_.count(app->id)) return Conflict("app '" + app_name + "' has a deployment running");
+  }
+  auto serving = ctx_.serving.Get(app->id);
+  if (!serving) return Conflict("app '" + app_name + "' is not running");
+  ctx_.router.Switch(app_name, nullptr);
+  ctx_.serving.Set(app->id, std::nullopt);
+  ctx_.agent.StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
+  Instance stopped = serving->instance;
+  stopped.state = "stopped";
+  (void)ctx_.store.UpdateInstance(stopped);
+  if (auto s = ctx_.store.SetAppStopped(app->id, true); !s.ok()) return s;
+  (void)ctx_.store.AppendAudit({0, 0, actor, "app.stop", "app/" + app_name, "{}"});
+  return Status::Ok();
+}
+
+Result<Deployment> Controller::StartApp(const std::string& app_name, bool restart, const std::string& actor) {
+  auto app = ctx_.store.GetApp(app_name);
+  if (!app.ok()) return app.status();
+  if (!app->current_release_id) return NotFound("app '" + app_name + "' has no release yet: deploy it first");
+  if (!restart && ctx_.serving.Get(app->id)) return Conflict("app '" + app_name + "' is already running");
+  auto release = ctx_.store.GetRelease(*app->current_release_id);
+  if (!release.ok()) return release.status();
+  (void)ctx_.store.SetAppStopped(app->id, false);
+  Deployment d;
+  d.app_id = app->id;
+  d.app = app->name;
+  d.type = "restart";
+  d.ref = fmt::format("release {}", release->number);
+  d.commit = release->commit;
+  d.repository = app->repo;
+  d.release_id = release->id;
+  auto q = Enqueue(std::move(d));
+  if (q.ok()) {
+    (void)ctx_.store.AppendAudit({0, 0, actor, restart ? "app.restart" : "app.start", "app/" + app_name,
+                                  fmt::format(R"({{"deployment":{}}})", q->id)});
+  }
+  return q;
+}
+
 Result<Deployment> Controller::Enqueue(Deployment d) {
   std::lock_guard lock(mu_);
   if (stopping_) return Unavailable("the server is shutting down");
@@ -354,7 +398,7 @@ void Controller::RecoverApp(const App& app) {
       (void)ctx_.store.UpdateInstance(inst);
     }
   }
-  if (!adopted && app.current_release_id) {
+  if (!adopted && app.current_release_id && !app.stopped) {
     // The serving release is still on disk (and its image on the node): start it again
     // instead of rebuilding.
     auto release = ctx_.store.GetRelease(*app.current_release_id);

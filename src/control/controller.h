@@ -50,6 +50,14 @@ class Controller {
                               const std::string& actor);
   Status Cancel(std::int64_t deployment_id, const std::string& actor);
 
+  // Stops the app's serving instance (the gateway answers 503) and keeps it stopped across
+  // server restarts. kConflict when nothing runs or a deployment is in progress.
+  Status StopApp(const std::string& app, const std::string& actor);
+  // Queues a deployment that starts the current release again: a zero-downtime replacement
+  // when something serves (restart), or a start after StopApp. kNotFound when nothing was
+  // ever deployed; kConflict for start when it already runs.
+  Result<Deployment> StartApp(const std::string& app, bool restart, const std::string& actor);
+
   WebhookOutcome ReceiveWebhook(const std::string& provider, const std::string& app,
                                 const webhook::HeaderMap& headers, const std::string& body);
 

@@ -125,7 +125,8 @@ Deployment Deployer::Run() {
 }
 
 Status Deployer::RunStage(Stage stage) {
-  bool rollback = d_.type == "rollback";
+  // Rollbacks and restarts start a retained release: nothing to fetch or build.
+  bool rollback = d_.type == "rollback" || d_.type == "restart";
   switch (stage) {
     case Stage::kFetch: return rollback ? Status::Ok() : Fetch();
     case Stage::kCheckout: return rollback ? Status::Ok() : Checkout();
@@ -216,8 +217,8 @@ Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
 }
 
 Status Deployer::MakeRelease() {
-  if (d_.type == "rollback") {
-    if (!d_.release_id) return Invalid("rollback without a release");
+  if (d_.type == "rollback" || d_.type == "restart") {
+    if (!d_.release_id) return Invalid(d_.type + " without a release");
     auto r = ctx_.store.GetRelease(*d_.release_id);
     if (!r.ok()) return r.status();
     if (r->pruned || !fs::exists(r->path)) return NotFound(fmt::format("release {} is no longer on disk", r->number));
@@ -227,7 +228,9 @@ Status Deployer::MakeRelease() {
     manifest_ = *m;
     machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
     d_.commit = r->commit;
-    Emit(Stage::kRelease, "info", fmt::format("rolling back to release {} ({}) without a rebuild", r->number, Short(r->commit)));
+    Emit(Stage::kRelease, "info", fmt::format("{} release {} ({}) without a rebuild",
+                                              d_.type == "restart" ? "restarting" : "rolling back to", r->number,
+                                              Short(r->commit)));
     return Status::Ok();
   }
   Release r;

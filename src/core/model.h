@@ -31,6 +31,7 @@ struct App {
   std::vector<std::string> hosts;  // gateway Host names; default <name>.localhost
   std::string path_prefix;         // optional gateway path prefix
   std::optional<std::int64_t> current_release_id;  // the release the gateway should serve
+  bool stopped = false;  // stopped by a user: not restarted by recovery
   long long created_ms = 0;
 };
 

@@ -39,9 +39,11 @@ Result<InstanceHandle> ContainerRuntime::Start(const InstanceSpec& spec) {
   json config = ContainerConfig(spec);
   auto id = client->CreateContainer(spec.container.name, config);
   if (!id.ok() && id.status().code() == Code::kConflict) {
-    // A container of this name left by an earlier attempt at the same release.
-    (void)client->RemoveContainer(spec.container.name);
-    id = client->CreateContainer(spec.container.name, config);
+    // The name is taken: the release's serving container during a restart, or one left by
+    // an earlier attempt. The new one gets its instance id appended.
+    auto it = spec.container.labels.find("slipway.instance");
+    std::string suffix = it == spec.container.labels.end() ? std::to_string(spec.port) : it->second;
+    id = client->CreateContainer(spec.container.name + "-" + suffix, config);
   }
   if (!id.ok()) return id.status();
   if (auto s = client->StartContainer(*id); !s.ok()) {

@@ -93,6 +93,9 @@ CREATE TABLE audit_events (
       {2, R"sql(
 ALTER TABLE instances ADD COLUMN container_id TEXT NOT NULL DEFAULT '';
 )sql"},
+      {3, R"sql(
+ALTER TABLE apps ADD COLUMN stopped INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return kMigrations;
 }

@@ -62,7 +62,7 @@ class Stmt {
 };
 
 constexpr const char* kAppColumns =
-    "id, name, repo, branch, secret, hosts, path_prefix, current_release_id, created_ms";
+    "id, name, repo, branch, secret, hosts, path_prefix, current_release_id, created_ms, stopped";
 constexpr const char* kDeploymentColumns =
     "d.id, d.app_id, a.name, d.type, d.environment, d.status, d.stage, d.git_commit, d.git_ref, "
     "d.git_branch, d.git_repository, d.config_json, d.error, d.release_id, d.rollback_from, "
@@ -83,6 +83,7 @@ App ReadApp(const Stmt& s) {
   a.path_prefix = s.Text(6);
   a.current_release_id = s.OptInt(7);
   a.created_ms = s.Int(8);
+  a.stopped = s.Int(9) != 0;
   return a;
 }
 
@@ -229,6 +230,11 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     return Stmt(db_, "UPDATE apps SET current_release_id = ? WHERE id = ?")
         .Bind(release_id).Bind(app_id).Exec();
+  }
+
+  Status SetAppStopped(std::int64_t app_id, bool stopped) override {
+    std::lock_guard lock(mu_);
+    return Stmt(db_, "UPDATE apps SET stopped = ? WHERE id = ?").Bind(stopped ? 1 : 0).Bind(app_id).Exec();
   }
 
   Result<Deployment> CreateDeployment(Deployment d) override {

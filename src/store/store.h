@@ -39,6 +39,7 @@ class Store {
   virtual Result<std::vector<App>> ListApps() = 0;
   virtual Status DeleteApp(std::int64_t id) = 0;
   virtual Status SetCurrentRelease(std::int64_t app_id, std::optional<std::int64_t> release_id) = 0;
+  virtual Status SetAppStopped(std::int64_t app_id, bool stopped) = 0;
 
   virtual Result<Deployment> CreateDeployment(Deployment d) = 0;
   virtual Result<Deployment> GetDeployment(std::int64_t id) = 0;

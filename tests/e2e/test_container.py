@@ -112,6 +112,32 @@ class ContainerRuntime(SlipwayTestCase):
         self.assertEqual(self.server.serving_version(), "v1")
         self.assertEqual([c["Names"][0] for c in self.my_containers()], ["/slipway-hello-1"])
 
+    def test_restart_stop_and_start_the_current_container(self):
+        self.assertEqual(self.deploy_by_push(self.commit("v1", container_manifest()))["status"], "succeeded")
+        before = [c["Id"] for c in self.my_containers()]
+        with LoadLoop(self.server.gw_port) as load:
+            wait_until(lambda: load.count > 100, what="load")
+            out = self.server.cli("restart", "hello")
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(load.failures, [], "a restart is a zero-downtime replacement")
+        after = [c["Id"] for c in self.my_containers()]
+        self.assertEqual(len(after), 1)
+        self.assertNotEqual(after, before)
+        out = self.server.cli("stop", "hello")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.server.gateway_get("/")[0], 503)
+        self.assertEqual(self.my_containers(), [])
+        out = self.server.cli("stop", "hello")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("not running", out.stderr)
+        self.server.kill()  # a stopped app stays stopped across a server restart
+        self.server.start()
+        self.assertEqual(self.server.gateway_get("/")[0], 503)
+        out = self.server.cli("start", "hello")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(self.server.serving_version(), "v1")
+        self.assertEqual(len(self.my_containers()), 1)
+
     def test_daemon_stopped_mid_deployment_fails_clearly_then_recovers(self):
         if not dockerd.started_here():
             self.skipTest("dockerd was started outside this test; it is not ours to stop")

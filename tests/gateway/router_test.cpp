@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 namespace slipway::gateway {
@@ -47,6 +48,29 @@ TEST(Router, SetRouteReplacesAndRemoveRouteDeletes) {
   EXPECT_EQ(router.Snapshot()->Match("b.localhost", "/")->target, nullptr) << "app without instance → 503";
   router.RemoveRoute("a");
   EXPECT_EQ(router.Snapshot()->routes().size(), 1u);
+}
+
+TEST(Router, PoolsRoundRobinAndOfferEveryTargetOnce) {
+  Router router;
+  router.SetRoute({"svc", {"svc.localhost"}, "", T(1)});
+  ASSERT_TRUE(router.SetPool("svc", {T(10), T(11), T(12)}));
+  auto snap = router.Snapshot();
+  const Route* r = snap->Match("svc.localhost", "/");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->target, nullptr) << "a pool replaces the single target";
+  std::vector<int> firsts;
+  for (int i = 0; i < 3; ++i) {
+    auto c = r->Candidates();
+    ASSERT_EQ(c.size(), 3u);
+    std::set<int> ports;
+    for (const auto& t : c) ports.insert(t->port());
+    EXPECT_EQ(ports, (std::set<int>{10, 11, 12})) << "each target once, for retries";
+    firsts.push_back(c.front()->port());
+  }
+  EXPECT_EQ(std::set<int>(firsts.begin(), firsts.end()).size(), 3u) << "round robin";
+  EXPECT_FALSE(router.SetPool("nope", {T(1)}));
+  router.Switch("svc", T(2));
+  EXPECT_TRUE(router.Snapshot()->Match("svc.localhost", "/")->pool.empty()) << "a switch ends the pool";
 }
 
 TEST(Target, InflightAndMetrics) {

@@ -78,6 +78,41 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"", "slipway.yaml:1:1: manifest is empty"},
         BadCase{"- a\n- b\n", "slipway.yaml:1:1: manifest: expected a mapping"}));
 
+TEST(Manifest, ContainerAndSwarmRuntimes) {
+  auto c = ParseManifest("run:\n  runtime: container\n  dockerfile: Dockerfile\n  port: 9000\n  memory: 64MiB\n"
+                         "  cpus: 0.5\n  volumes: ['/a:/b']\n  restart: always\n", "slipway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->is_image_runtime());
+  EXPECT_EQ(c->container_port, 9000);
+  EXPECT_EQ(c->memory_bytes, 64 << 20);
+  EXPECT_DOUBLE_EQ(c->cpus, 0.5);
+  EXPECT_EQ(c->volumes, std::vector<std::string>{"/a:/b"});
+  auto s = ParseManifest("run:\n  runtime: swarm\n  image_tar: image.tar\n  replicas: 3\n"
+                         "  healthcheck: [/server, --probe]\n  update: {parallelism: 2, monitor: 3s, order: stop-first}\n",
+                         "slipway.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->replicas, 3);
+  EXPECT_EQ(s->healthcheck, (std::vector<std::string>{"/server", "--probe"}));
+  EXPECT_EQ(s->update_parallelism, 2);
+  EXPECT_EQ(s->update_monitor.count(), 3000);
+  EXPECT_EQ(s->update_order, "stop-first");
+  auto back = Manifest::FromJson(s->ToJson());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->ToJson(), s->ToJson());
+}
+
+TEST(Manifest, RuntimeSpecificKeysAreChecked) {
+  auto none = ParseManifest("run:\n  runtime: container\n", "slipway.yaml");
+  EXPECT_EQ(none.status().message(),
+            "slipway.yaml:2:3: run: a container needs exactly one of dockerfile, image_tar or image");
+  auto two = ParseManifest("run:\n  runtime: container\n  image: a\n  dockerfile: D\n", "slipway.yaml");
+  EXPECT_FALSE(two.ok());
+  auto misplaced = ParseManifest("run:\n  command: ./a\n  replicas: 2\n", "slipway.yaml");
+  EXPECT_EQ(misplaced.status().message(), "slipway.yaml:3:13: run.replicas: only applies to runtime: swarm");
+  auto order = ParseManifest("run:\n  runtime: swarm\n  image: a\n  update: {order: sideways}\n", "slipway.yaml");
+  EXPECT_EQ(order.status().message(), "slipway.yaml:4:19: run.update.order: expected start-first or stop-first");
+}
+
 TEST(Manifest, JsonRoundTrip) {
   auto m = ParseManifest("build: [make]\nrun: {command: ./a}\nenv: {A: b}\nhealth: {max_memory: 1G}\n", "f");
   ASSERT_TRUE(m.ok());

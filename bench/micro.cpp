@@ -18,7 +18,8 @@ void BM_RouteMatch(benchmark::State& state) {
   Router router;
   for (int i = 0; i < state.range(0); ++i) {
     std::string name = "app" + std::to_string(i);
-    router.SetRoute({name, {name + ".localhost"}, "", std::make_shared<Target>(name, "127.0.0.1", 1000 + i)});
+    router.SetRoute(
+        {name, {name + ".localhost"}, "", std::make_shared<Target>(name, "127.0.0.1", 1000 + i)});
   }
   std::string host = "app" + std::to_string(state.range(0) / 2) + ".localhost:8080";
   for (auto _ : state) {
@@ -31,9 +32,11 @@ BENCHMARK(BM_RouteMatch)->Arg(1)->Arg(100)->Arg(10000);
 void BM_VerifyGithubSignature(benchmark::State& state) {
   std::string body(static_cast<std::size_t>(state.range(0)), 'x');
   std::string secret = "a-webhook-secret";
-  slipway::webhook::HeaderMap headers{{"x-hub-signature-256", "sha256=" + slipway::webhook::HmacSha256Hex(secret, body)}};
+  slipway::webhook::HeaderMap headers{
+      {"x-hub-signature-256", "sha256=" + slipway::webhook::HmacSha256Hex(secret, body)}};
   for (auto _ : state) {
-    benchmark::DoNotOptimize(slipway::webhook::VerifySignature("github", headers, body, secret).ok());
+    benchmark::DoNotOptimize(
+        slipway::webhook::VerifySignature("github", headers, body, secret).ok());
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }

@@ -71,11 +71,13 @@ class Agent {
   virtual long long MemoryBytes(const InstanceHandle& h) = 0;
   virtual void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) = 0;
   // The instance's last output lines (its log file, or the container's logs).
-  virtual std::vector<std::string> RecentOutput(const InstanceHandle& h, const std::string& log_path, int lines) = 0;
+  virtual std::vector<std::string> RecentOutput(const InstanceHandle& h,
+                                                const std::string& log_path, int lines) = 0;
   // Containers labelled slipway.home=<home> (running or not), by id.
   virtual Result<std::vector<std::string>> ManagedContainers(const std::string& home) = 0;
   // GET http://127.0.0.1:<port><path>, bounded by `timeout`.
-  virtual ProbeResult Probe(int port, const std::string& path, std::chrono::milliseconds timeout) = 0;
+  virtual ProbeResult Probe(int port, const std::string& path,
+                            std::chrono::milliseconds timeout) = 0;
 };
 
 // The in-process agent: runs everything on this machine. `askpass_path` is where the git

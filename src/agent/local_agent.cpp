@@ -57,7 +57,8 @@ class LocalAgent final : public Agent {
       if (!loaded.ok()) return loaded.status();
       source = *loaded;
     } else if (!client->ImageExists(source)) {
-      return NotFound("image '" + source + "' is not on this node (no registry is assumed: ship it as image_tar)");
+      return NotFound("image '" + source +
+                      "' is not on this node (no registry is assumed: ship it as image_tar)");
     }
     auto colon = r.tag.rfind(':');
     return client->TagImage(source, r.tag.substr(0, colon), r.tag.substr(colon + 1));
@@ -68,19 +69,31 @@ class LocalAgent final : public Agent {
     return client.ok() ? client->RemoveImage(tag) : client.status();
   }
 
-  Result<std::string> DeployService(const ServiceSpec& spec) override { return swarm_.Deploy(spec); }
-  Result<ServiceView> InspectService(const std::string& service) override { return swarm_.Inspect(service); }
-  Result<std::vector<TaskView>> ServiceTasks(const std::string& service) override { return swarm_.Tasks(service); }
-  bool TaskHealthy(const std::string& container_id) override { return swarm_.Healthy(container_id); }
+  Result<std::string> DeployService(const ServiceSpec& spec) override {
+    return swarm_.Deploy(spec);
+  }
+  Result<ServiceView> InspectService(const std::string& service) override {
+    return swarm_.Inspect(service);
+  }
+  Result<std::vector<TaskView>> ServiceTasks(const std::string& service) override {
+    return swarm_.Tasks(service);
+  }
+  bool TaskHealthy(const std::string& container_id) override {
+    return swarm_.Healthy(container_id);
+  }
   Status RollbackService(const std::string& service) override { return swarm_.Rollback(service); }
 
   Result<int> AllocatePort() override { return slipway::AllocatePort(); }
-  Result<InstanceHandle> StartInstance(const InstanceSpec& spec) override { return For(spec.runtime).Start(spec); }
+  Result<InstanceHandle> StartInstance(const InstanceSpec& spec) override {
+    return For(spec.runtime).Start(spec);
+  }
   bool IsRunning(const InstanceHandle& h) override {
     if (h.runtime == "swarm") return swarm_.Inspect(h.container_id).ok();
     return For(h).IsRunning(h);
   }
-  long long MemoryBytes(const InstanceHandle& h) override { return h.runtime == "swarm" ? 0 : For(h).MemoryBytes(h); }
+  long long MemoryBytes(const InstanceHandle& h) override {
+    return h.runtime == "swarm" ? 0 : For(h).MemoryBytes(h);
+  }
   void StopInstance(const InstanceHandle& h, std::chrono::milliseconds grace) override {
     if (h.runtime == "swarm") {
       (void)swarm_.Remove(h.container_id);
@@ -89,7 +102,8 @@ class LocalAgent final : public Agent {
     For(h).Stop(h, grace);
   }
 
-  std::vector<std::string> RecentOutput(const InstanceHandle& h, const std::string& log_path, int lines) override {
+  std::vector<std::string> RecentOutput(const InstanceHandle& h, const std::string& log_path,
+                                        int lines) override {
     std::vector<std::string> out;
     if (!h.container_id.empty()) {
       auto client = docker::Client::Connect();
@@ -136,8 +150,12 @@ class LocalAgent final : public Agent {
   }
 
  private:
-  Runtime& For(const std::string& runtime) { return runtime == "container" ? static_cast<Runtime&>(containers_) : processes_; }
-  Runtime& For(const InstanceHandle& h) { return h.container_id.empty() ? static_cast<Runtime&>(processes_) : containers_; }
+  Runtime& For(const std::string& runtime) {
+    return runtime == "container" ? static_cast<Runtime&>(containers_) : processes_;
+  }
+  Runtime& For(const InstanceHandle& h) {
+    return h.container_id.empty() ? static_cast<Runtime&>(processes_) : containers_;
+  }
 
   std::string askpass_;
   ProcessRuntime processes_;

@@ -31,19 +31,30 @@ HttpResponse Error(int status, const std::string& error, const std::string& deta
 
 int HttpStatusOf(Code code) {
   switch (code) {
-    case Code::kInvalid: return 400;
-    case Code::kUnauthorized: return 401;
-    case Code::kForbidden: return 403;
-    case Code::kNotFound: return 404;
-    case Code::kConflict: return 409;
-    case Code::kTooLarge: return 413;
-    case Code::kUnavailable: return 503;
-    case Code::kTimeout: return 504;
-    default: return 500;
+    case Code::kInvalid:
+      return 400;
+    case Code::kUnauthorized:
+      return 401;
+    case Code::kForbidden:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kConflict:
+      return 409;
+    case Code::kTooLarge:
+      return 413;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kTimeout:
+      return 504;
+    default:
+      return 500;
   }
 }
 
-HttpResponse Error(const Status& s) { return Error(HttpStatusOf(s.code()), ToString(s.code()), s.message()); }
+HttpResponse Error(const Status& s) {
+  return Error(HttpStatusOf(s.code()), ToString(s.code()), s.message());
+}
 
 // Parses a JSON object body; kInvalid with a clear message otherwise.
 Result<json> Body(const HttpRequest& req) {
@@ -83,11 +94,13 @@ class Api {
     auto started = std::chrono::steady_clock::now();
     std::string route = "other";
     HttpResponse res = Dispatch(req, route);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (!res.stream) {
-      obs::Metrics::Global().Observe("slipway_api_request_duration_seconds",
-                                     {{"method", req.method}, {"route", route}, {"status", std::to_string(res.status)}},
-                                     seconds);
+      obs::Metrics::Global().Observe(
+          "slipway_api_request_duration_seconds",
+          {{"method", req.method}, {"route", route}, {"status", std::to_string(res.status)}},
+          seconds);
     }
     return res;
   }
@@ -139,7 +152,8 @@ class Api {
     } else if (is({"apps", "*", "rollback"})) {
       route = "/apps/{app}/rollback";
       if (m == "POST") return RollbackApp(req, parts[1]);
-    } else if (is({"apps", "*", "stop"}) || is({"apps", "*", "start"}) || is({"apps", "*", "restart"})) {
+    } else if (is({"apps", "*", "stop"}) || is({"apps", "*", "start"}) ||
+               is({"apps", "*", "restart"})) {
       route = "/apps/{app}/" + parts[2];
       if (m == "POST") return Lifecycle(parts[1], parts[2]);
     } else if (is({"deployments"})) {
@@ -203,8 +217,10 @@ class Api {
     json j = ToJson(a);
     auto serving = ctx_.serving.Get(a.id);
     if (serving) {
-      j["serving"] = {{"instance_id", serving->instance.id}, {"pid", serving->instance.pid},
-                      {"port", serving->instance.port}, {"release_id", serving->instance.release_id}};
+      j["serving"] = {{"instance_id", serving->instance.id},
+                      {"pid", serving->instance.pid},
+                      {"port", serving->instance.port},
+                      {"release_id", serving->instance.release_id}};
     } else {
       j["serving"] = nullptr;
     }
@@ -236,7 +252,8 @@ class Api {
       const auto& h = (*body)["hosts"];
       if (!h.is_array()) return Error(400, "invalid", "'hosts' must be a list of host names");
       for (const auto& x : h) {
-        if (!x.is_string() || x.get<std::string>().empty()) return Error(400, "invalid", "'hosts' must be a list of host names");
+        if (!x.is_string() || x.get<std::string>().empty())
+          return Error(400, "invalid", "'hosts' must be a list of host names");
         app.hosts.push_back(x.get<std::string>());
       }
     }
@@ -279,7 +296,8 @@ class Api {
     }
     if (auto l = req.Query("limit"); !l.empty()) {
       std::int64_t limit;
-      if (!ParseInt(l, limit) || limit < 1 || limit > 1000) return Error(400, "invalid", "limit must be 1..1000");
+      if (!ParseInt(l, limit) || limit < 1 || limit > 1000)
+        return Error(400, "invalid", "limit must be 1..1000");
       f.limit = static_cast<int>(limit);
     }
     auto list = ctx_.store.ListDeployments(f);
@@ -314,11 +332,16 @@ class Api {
     auto d = FindDeployment(id_text);
     if (!d.ok()) return Error(d.status());
     std::int64_t after = 0, wait = 0, limit = 500;
-    if (!req.Query("after").empty() && !ParseInt(req.Query("after"), after)) return Error(400, "invalid", "after must be a number");
-    if (!req.Query("wait").empty() && (!ParseInt(req.Query("wait"), wait) || wait > 30)) return Error(400, "invalid", "wait must be 0..30 seconds");
-    if (!req.Query("limit").empty() && (!ParseInt(req.Query("limit"), limit) || limit < 1 || limit > 5000)) return Error(400, "invalid", "limit must be 1..5000");
+    if (!req.Query("after").empty() && !ParseInt(req.Query("after"), after))
+      return Error(400, "invalid", "after must be a number");
+    if (!req.Query("wait").empty() && (!ParseInt(req.Query("wait"), wait) || wait > 30))
+      return Error(400, "invalid", "wait must be 0..30 seconds");
+    if (!req.Query("limit").empty() &&
+        (!ParseInt(req.Query("limit"), limit) || limit < 1 || limit > 5000))
+      return Error(400, "invalid", "limit must be 1..5000");
     if (IsTerminal(d->status)) wait = 0;
-    auto events = ctx_.events.Read(d->id, after, static_cast<int>(limit), std::chrono::seconds(wait));
+    auto events =
+        ctx_.events.Read(d->id, after, static_cast<int>(limit), std::chrono::seconds(wait));
     if (!events.ok()) return Error(events.status());
     auto now = ctx_.store.GetDeployment(d->id);
     json arr = json::array();
@@ -330,7 +353,10 @@ class Api {
     bool ended = now.ok() && IsTerminal(now->status);
     // "done" only once the reader has everything: the deployment ended and no event is left.
     bool done = ended && static_cast<std::int64_t>(events->size()) < limit;
-    return Json(200, {{"events", arr}, {"next", last}, {"status", now.ok() ? ToString(now->status) : "unknown"}, {"done", done}});
+    return Json(200, {{"events", arr},
+                      {"next", last},
+                      {"status", now.ok() ? ToString(now->status) : "unknown"},
+                      {"done", done}});
   }
 
   // Server-sent events; resumes after `after` or the Last-Event-ID header.
@@ -340,7 +366,8 @@ class Api {
     std::int64_t after = 0;
     std::string from = req.Header("last-event-id");
     if (from.empty()) from = req.Query("after");
-    if (!from.empty() && !ParseInt(from, after)) return Error(400, "invalid", "after must be a number");
+    if (!from.empty() && !ParseInt(from, after))
+      return Error(400, "invalid", "after must be a number");
     HttpResponse r;
     r.content_type = "text/event-stream";
     std::int64_t id = d->id;
@@ -350,13 +377,16 @@ class Api {
         auto events = ctx_.events.Read(id, after, 500, std::chrono::seconds(15));
         if (!events.ok()) return;
         for (const auto& e : *events) {
-          if (!write(fmt::format("id: {}\nevent: deployment\ndata: {}\n\n", e.seq, ToJson(e).dump()))) return;
+          if (!write(
+                  fmt::format("id: {}\nevent: deployment\ndata: {}\n\n", e.seq, ToJson(e).dump())))
+            return;
           after = e.seq;
         }
         auto d = ctx_.store.GetDeployment(id);
         if (events->empty()) {
           if (d.ok() && IsTerminal(d->status)) {
-            write(fmt::format("event: end\ndata: {}\n\n", json{{"status", ToString(d->status)}}.dump()));
+            write(fmt::format("event: end\ndata: {}\n\n",
+                              json{{"status", ToString(d->status)}}.dump()));
             return;
           }
           if (!write(": keep-alive\n\n")) return;
@@ -381,7 +411,8 @@ class Api {
     if (!body.ok()) return Error(body.status());
     std::optional<std::int64_t> number;
     if (body->contains("release") && !(*body)["release"].is_null()) {
-      if (!(*body)["release"].is_number_integer()) return Error(400, "invalid", "'release' must be a release number");
+      if (!(*body)["release"].is_number_integer())
+        return Error(400, "invalid", "'release' must be a release number");
       number = (*body)["release"].get<std::int64_t>();
     }
     auto d = controller_.Rollback(name, number, "api");
@@ -401,7 +432,8 @@ class Api {
 
   HttpResponse Audit(HttpRequest& req) {
     std::int64_t limit = 100;
-    if (!req.Query("limit").empty() && (!ParseInt(req.Query("limit"), limit) || limit < 1 || limit > 1000)) {
+    if (!req.Query("limit").empty() &&
+        (!ParseInt(req.Query("limit"), limit) || limit < 1 || limit > 1000)) {
       return Error(400, "invalid", "limit must be 1..1000");
     }
     auto list = ctx_.store.ListAudit(static_cast<int>(limit));

@@ -27,8 +27,10 @@ int main(int argc, char** argv) {
   srv->add_option("--gateway", server.gateway_addr, "Gateway listen address HOST:PORT");
   srv->add_option("--log-level", server.log_level, "trace|debug|info|warn|error");
   srv->add_flag("--log-json", server.log_json, "Log one JSON object per line");
-  srv->add_option("--max-concurrent", server.max_concurrent, "Deployments running at once")->check(CLI::Range(1, 64));
-  srv->add_option("--gateway-threads", server.gateway_threads, "Gateway I/O threads")->check(CLI::Range(1, 64));
+  srv->add_option("--max-concurrent", server.max_concurrent, "Deployments running at once")
+      ->check(CLI::Range(1, 64));
+  srv->add_option("--gateway-threads", server.gateway_threads, "Gateway I/O threads")
+      ->check(CLI::Range(1, 64));
   srv->callback([&] { run_server = true; });
 
   int exit_code = 0;

@@ -42,12 +42,15 @@ int RunServer(const ServerOptions& options) {
   obs::InitLogging(options.log_level, options.log_json);
   std::string api_host, gw_host;
   int api_port = 0, gw_port = 0;
-  if (!SplitAddr(options.api_addr, api_host, api_port)) return StartupError("--api must be HOST:PORT, not '" + options.api_addr + "'");
-  if (!SplitAddr(options.gateway_addr, gw_host, gw_port)) return StartupError("--gateway must be HOST:PORT, not '" + options.gateway_addr + "'");
+  if (!SplitAddr(options.api_addr, api_host, api_port))
+    return StartupError("--api must be HOST:PORT, not '" + options.api_addr + "'");
+  if (!SplitAddr(options.gateway_addr, gw_host, gw_port))
+    return StartupError("--gateway must be HOST:PORT, not '" + options.gateway_addr + "'");
 
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) return StartupError("cannot create data directory " + options.data_dir + ": " + ec.message());
+  if (ec)
+    return StartupError("cannot create data directory " + options.data_dir + ": " + ec.message());
   Paths paths{std::filesystem::canonical(options.data_dir).string()};
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
@@ -84,18 +87,22 @@ int RunServer(const ServerOptions& options) {
   controller.Start();  // recovery first: the gateway then opens on a true route table
   (*proxy)->Start();
   (*http)->Start();
-  spdlog::info("slipway server ready: api http://{}:{}  gateway http://{}:{}  data {}", api_host, (*http)->port(),
-               gw_host, (*proxy)->port(), paths.data);
+  spdlog::info("slipway server ready: api http://{}:{}  gateway http://{}:{}  data {}", api_host,
+               (*http)->port(), gw_host, (*proxy)->port(), paths.data);
   std::cout << "slipway is running\n"
-            << "  API      http://" << api_host << ":" << (*http)->port() << "/api/v1   (health: /health, metrics: /metrics)\n"
-            << "  gateway  http://" << gw_host << ":" << (*proxy)->port() << "            (apps answer as <app>.localhost)\n"
+            << "  API      http://" << api_host << ":" << (*http)->port()
+            << "/api/v1   (health: /health, metrics: /metrics)\n"
+            << "  gateway  http://" << gw_host << ":" << (*proxy)->port()
+            << "            (apps answer as <app>.localhost)\n"
             << "  data     " << paths.data << "\n"
-            << "next: slipway apps create hello --repo <git url> --secret <webhook secret>; slipway deploy hello\n";
+            << "next: slipway apps create hello --repo <git url> --secret <webhook secret>; "
+               "slipway deploy hello\n";
   std::cout.flush();
 
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("signal {}: shutting down (instances keep running and are adopted on the next start)", sig);
+  spdlog::info(
+      "signal {}: shutting down (instances keep running and are adopted on the next start)", sig);
   (*http)->Stop();
   controller.Stop();
   (*proxy)->Stop();

@@ -33,7 +33,8 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
   }
   auto res = net::HttpCall(ep, req);
   if (!res.ok()) {
-    return Status(res.status().code(), "cannot reach the server at " + url_ + " (" + res.status().message() + ")");
+    return Status(res.status().code(),
+                  "cannot reach the server at " + url_ + " (" + res.status().message() + ")");
   }
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   if (res->status >= 200 && res->status < 300) {

@@ -1,8 +1,8 @@
 #include "cli/commands.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -41,7 +41,9 @@ std::string ShortSha(const json& d) {
   return c == "-" || c.empty() ? "-" : c.substr(0, 7);
 }
 
-bool Tty() { return isatty(STDOUT_FILENO); }
+bool Tty() {
+  return isatty(STDOUT_FILENO);
+}
 
 // Renders one event for humans: stage ticks and indented log lines.
 void PrintEvent(const json& e, std::map<std::string, long long>& stage_started) {
@@ -55,7 +57,8 @@ void PrintEvent(const json& e, std::map<std::string, long long>& stage_started) 
     stage_started[stage] = ts;
     std::cout << paint("1", fmt::format("▸ {}", stage)) << "\n";
   } else if (state == "succeeded" && stage_started.count(stage)) {
-    std::cout << paint("32", fmt::format("✓ {}", stage)) << fmt::format(" ({:.2f}s)\n", (ts - stage_started[stage]) / 1000.0);
+    std::cout << paint("32", fmt::format("✓ {}", stage))
+              << fmt::format(" ({:.2f}s)\n", (ts - stage_started[stage]) / 1000.0);
   } else if (state == "failed") {
     std::cout << paint("31", fmt::format("✗ {}: {}", stage, text)) << "\n";
   } else if (state == "log") {
@@ -75,7 +78,9 @@ std::string Follow(const ApiClient& client, long long id, bool as_json, int& exi
   long long after = 0;
   std::map<std::string, long long> stage_started;
   for (int failures = 0;;) {
-    auto page = client.Call("GET", fmt::format("/api/v1/deployments/{}/events?after={}&wait=10", id, after), nullptr, 20000);
+    auto page =
+        client.Call("GET", fmt::format("/api/v1/deployments/{}/events?after={}&wait=10", id, after),
+                    nullptr, 20000);
     if (!page.ok()) {
       // A restarting server is not the end of the deployment: retry for a while.
       if (page.status().code() == Code::kUnavailable && ++failures < 30) {
@@ -99,7 +104,9 @@ std::string Follow(const ApiClient& client, long long id, bool as_json, int& exi
   }
 }
 
-int ExitFor(const std::string& status) { return status == "succeeded" ? 0 : 1; }
+int ExitFor(const std::string& status) {
+  return status == "succeeded" ? 0 : 1;
+}
 
 void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* apps = app.add_subcommand("apps", "Create, list, show and delete apps");
@@ -115,7 +122,8 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
   create->add_option("name", *name, "App name (lower-case, digits, -)")->required();
   create->add_option("--repo", *repo, "Git URL or local path")->required();
   create->add_option("--branch", *branch, "Branch whose pushes deploy");
-  create->add_option("--secret", *secret, "Webhook secret (or SLIPWAY_WEBHOOK_SECRET)")->envname("SLIPWAY_WEBHOOK_SECRET");
+  create->add_option("--secret", *secret, "Webhook secret (or SLIPWAY_WEBHOOK_SECRET)")
+      ->envname("SLIPWAY_WEBHOOK_SECRET");
   create->add_option("--host", *hosts, "Gateway host name (repeatable; default <name>.localhost)");
   create->add_option("--path-prefix", *prefix, "Gateway path prefix");
   create->callback([=, &g] {
@@ -125,7 +133,11 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
       *exit_code = Fail("--secret is required (it signs webhooks)");
       return;
     }
-    json body = {{"name", *name}, {"repo", *repo}, {"branch", *branch}, {"secret", *secret}, {"path_prefix", *prefix}};
+    json body = {{"name", *name},
+                 {"repo", *repo},
+                 {"branch", *branch},
+                 {"secret", *secret},
+                 {"path_prefix", *prefix}};
     if (!hosts->empty()) body["hosts"] = *hosts;
     auto r = c->Call("POST", "/api/v1/apps", body);
     if (!r.ok()) {
@@ -135,8 +147,10 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
     if (g.json) {
       std::cout << r->dump() << "\n";
     } else {
-      std::cout << fmt::format("created app {} (tracking {} of {})\n  gateway host: {}\n  webhook:      {}/hooks/<gitea|forgejo|github|gitlab|bitbucket>/{}\n",
-                               *name, *branch, Str(*r, "repo"), (*r)["hosts"][0].get<std::string>(), g.server, *name);
+      std::cout << fmt::format(
+          "created app {} (tracking {} of {})\n  gateway host: {}\n  webhook:      "
+          "{}/hooks/<gitea|forgejo|github|gitlab|bitbucket>/{}\n",
+          *name, *branch, Str(*r, "repo"), (*r)["hosts"][0].get<std::string>(), g.server, *name);
     }
     *exit_code = 0;
   });
@@ -155,9 +169,10 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
     } else {
       std::cout << fmt::format("{:<20} {:<10} {:<10} {}\n", "APP", "BRANCH", "RELEASE", "HOST");
       for (const auto& a : (*r)["apps"]) {
-        std::string rel = a.contains("release") ? fmt::format("{} {}", a["release"]["number"].get<long long>(),
-                                                              a["release"]["commit"].get<std::string>().substr(0, 7))
-                                                : "-";
+        std::string rel = a.contains("release")
+                              ? fmt::format("{} {}", a["release"]["number"].get<long long>(),
+                                            a["release"]["commit"].get<std::string>().substr(0, 7))
+                              : "-";
         std::cout << fmt::format("{:<20} {:<10} {:<10} {}\n", Str(a, "name"), Str(a, "branch"), rel,
                                  a["hosts"][0].get<std::string>());
       }
@@ -180,7 +195,8 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
     *exit_code = 0;
   });
 
-  auto* del = apps->add_subcommand("delete", "Delete an app, stop its instance and remove its releases");
+  auto* del =
+      apps->add_subcommand("delete", "Delete an app, stop its instance and remove its releases");
   auto del_name = std::make_shared<std::string>();
   del->add_option("name", *del_name)->required();
   del->callback([=, &g] {
@@ -213,7 +229,8 @@ void AddDeploy(CLI::App& app, GlobalOptions& g, int* exit_code) {
       return;
     }
     long long id = (*r)["id"];
-    if (!g.json) std::cout << fmt::format("deployment #{} of {} ({}) queued\n", id, *name, Str(*r, "ref"));
+    if (!g.json)
+      std::cout << fmt::format("deployment #{} of {} ({}) queued\n", id, *name, Str(*r, "ref"));
     if (*detach) {
       if (g.json) std::cout << r->dump() << "\n";
       *exit_code = 0;
@@ -234,8 +251,9 @@ void AddStatus(CLI::App& app, GlobalOptions& g, int* exit_code) {
   status->callback([=, &g] {
     auto c = Client(g, *exit_code);
     if (!c) return;
-    std::string path = name->empty() ? fmt::format("/api/v1/deployments?limit={}", *limit)
-                                     : fmt::format("/api/v1/apps/{}/deployments?limit={}", *name, *limit);
+    std::string path = name->empty()
+                           ? fmt::format("/api/v1/deployments?limit={}", *limit)
+                           : fmt::format("/api/v1/apps/{}/deployments?limit={}", *name, *limit);
     auto r = c->Call("GET", path);
     if (!r.ok()) {
       *exit_code = Fail(r.status().message());
@@ -244,10 +262,13 @@ void AddStatus(CLI::App& app, GlobalOptions& g, int* exit_code) {
     if (g.json) {
       std::cout << r->dump() << "\n";
     } else {
-      std::cout << fmt::format("{:<6} {:<16} {:<9} {:<12} {:<9} {:<8} {}\n", "ID", "APP", "TYPE", "STATUS", "STAGE", "COMMIT", "ERROR");
+      std::cout << fmt::format("{:<6} {:<16} {:<9} {:<12} {:<9} {:<8} {}\n", "ID", "APP", "TYPE",
+                               "STATUS", "STAGE", "COMMIT", "ERROR");
       for (const auto& d : (*r)["deployments"]) {
-        std::cout << fmt::format("{:<6} {:<16} {:<9} {:<12} {:<9} {:<8} {}\n", d["id"].get<long long>(), Str(d, "app"),
-                                 Str(d, "type"), Str(d, "status"), Str(d, "stage"), ShortSha(d), Str(d, "error") == "-" ? "" : Str(d, "error"));
+        std::cout << fmt::format("{:<6} {:<16} {:<9} {:<12} {:<9} {:<8} {}\n",
+                                 d["id"].get<long long>(), Str(d, "app"), Str(d, "type"),
+                                 Str(d, "status"), Str(d, "stage"), ShortSha(d),
+                                 Str(d, "error") == "-" ? "" : Str(d, "error"));
       }
     }
     *exit_code = 0;
@@ -258,7 +279,8 @@ void AddLogs(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* logs = app.add_subcommand("logs", "Events and output of a deployment (APP = its latest)");
   auto which = std::make_shared<std::string>();
   auto follow = std::make_shared<bool>(false);
-  logs->add_option("target", *which, "Deployment id, or app name for its latest deployment")->required();
+  logs->add_option("target", *which, "Deployment id, or app name for its latest deployment")
+      ->required();
   logs->add_flag("--follow,-f", *follow, "Keep following until the deployment ends");
   logs->callback([=, &g] {
     auto c = Client(g, *exit_code);
@@ -286,14 +308,17 @@ void AddLogs(CLI::App& app, GlobalOptions& g, int* exit_code) {
     long long after = 0;
     std::map<std::string, long long> started;
     for (;;) {
-      auto page = c->Call("GET", fmt::format("/api/v1/deployments/{}/events?after={}&limit=5000", id, after));
+      auto page = c->Call(
+          "GET", fmt::format("/api/v1/deployments/{}/events?after={}&limit=5000", id, after));
       if (!page.ok()) {
         *exit_code = Fail(page.status().message());
         return;
       }
       for (const auto& e : (*page)["events"]) {
-        if (g.json) std::cout << e.dump() << "\n";
-        else PrintEvent(e, started);
+        if (g.json)
+          std::cout << e.dump() << "\n";
+        else
+          PrintEvent(e, started);
       }
       if ((*page)["events"].size() < 5000) break;
       after = (*page)["next"];
@@ -319,8 +344,9 @@ void AddReleases(CLI::App& app, GlobalOptions& g, int* exit_code) {
     } else {
       std::cout << fmt::format("{:<8} {:<9} {:<11} {}\n", "RELEASE", "COMMIT", "DEPLOYMENT", "");
       for (const auto& rel : (*r)["releases"]) {
-        std::cout << fmt::format("{:<8} {:<9} #{:<10} {}\n", rel["number"].get<long long>(), ShortSha(rel),
-                                 rel["deployment_id"].get<long long>(), rel["current"].get<bool>() ? "← serving" : "");
+        std::cout << fmt::format("{:<8} {:<9} #{:<10} {}\n", rel["number"].get<long long>(),
+                                 ShortSha(rel), rel["deployment_id"].get<long long>(),
+                                 rel["current"].get<bool>() ? "← serving" : "");
       }
     }
     *exit_code = 0;
@@ -332,7 +358,8 @@ void AddRollback(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto name = std::make_shared<std::string>();
   auto to = std::make_shared<long long>(0);
   rollback->add_option("app", *name)->required();
-  rollback->add_option("--to", *to, "Release number (default: the one before the current)")->check(CLI::PositiveNumber);
+  rollback->add_option("--to", *to, "Release number (default: the one before the current)")
+      ->check(CLI::PositiveNumber);
   rollback->callback([=, &g] {
     auto c = Client(g, *exit_code);
     if (!c) return;
@@ -344,7 +371,8 @@ void AddRollback(CLI::App& app, GlobalOptions& g, int* exit_code) {
       return;
     }
     long long id = (*r)["id"];
-    if (!g.json) std::cout << fmt::format("rollback #{} of {} to {} queued\n", id, *name, Str(*r, "ref"));
+    if (!g.json)
+      std::cout << fmt::format("rollback #{} of {} to {} queued\n", id, *name, Str(*r, "ref"));
     std::string status = Follow(*c, id, g.json, *exit_code);
     if (!status.empty()) *exit_code = ExitFor(status);
   });
@@ -353,9 +381,10 @@ void AddRollback(CLI::App& app, GlobalOptions& g, int* exit_code) {
 void AddLifecycle(CLI::App& app, GlobalOptions& g, int* exit_code) {
   for (const char* verb : {"start", "stop", "restart"}) {
     std::string v = verb;
-    auto* cmd = app.add_subcommand(v, v == "stop"    ? "Stop an app's running instance (the gateway answers 503)"
-                                      : v == "start" ? "Start a stopped app's current release"
-                                                     : "Replace an app's instance with a fresh one, no downtime");
+    auto* cmd = app.add_subcommand(
+        v, v == "stop"    ? "Stop an app's running instance (the gateway answers 503)"
+           : v == "start" ? "Start a stopped app's current release"
+                          : "Replace an app's instance with a fresh one, no downtime");
     auto name = std::make_shared<std::string>();
     cmd->add_option("app", *name)->required();
     cmd->callback([=, &g] {
@@ -388,16 +417,18 @@ void AddManifest(CLI::App& app, GlobalOptions& g, int* exit_code) {
   check->callback([=, &g] {
     auto m = LoadManifest(*file);
     if (!m.ok()) {
-      if (g.json) std::cout << json{{"ok", false}, {"error", m.status().message()}}.dump() << "\n";
-      else std::cerr << m.status().message() << "\n";
+      if (g.json)
+        std::cout << json{{"ok", false}, {"error", m.status().message()}}.dump() << "\n";
+      else
+        std::cerr << m.status().message() << "\n";
       *exit_code = 2;
       return;
     }
     if (g.json) {
       std::cout << json{{"ok", true}, {"manifest", json::parse(m->ToJson())}}.dump() << "\n";
     } else {
-      std::cout << fmt::format("{}: ok ({} build, {} test steps; runtime {}; health {})\n", *file, m->build.size(),
-                               m->test.size(), m->runtime, m->health_path);
+      std::cout << fmt::format("{}: ok ({} build, {} test steps; runtime {}; health {})\n", *file,
+                               m->build.size(), m->test.size(), m->runtime, m->health_path);
     }
     *exit_code = 0;
   });

@@ -41,8 +41,10 @@ class ServingState {
   }
   void Set(std::int64_t app_id, std::optional<Serving> s) {
     std::lock_guard lock(mu_);
-    if (s) serving_[app_id] = *s;
-    else serving_.erase(app_id);
+    if (s)
+      serving_[app_id] = *s;
+    else
+      serving_.erase(app_id);
   }
 
  private:

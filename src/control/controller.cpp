@@ -35,12 +35,16 @@ std::string Json(const std::string& s) {
 
 Controller::Controller(Context& ctx, ControllerOptions options) : ctx_(ctx), options_(options) {
   auto& m = obs::Metrics::Global();
-  m.Describe("slipway_webhooks_received_total", "counter", "Webhook deliveries by provider, event and outcome.");
+  m.Describe("slipway_webhooks_received_total", "counter",
+             "Webhook deliveries by provider, event and outcome.");
   m.Describe("slipway_deployments_total", "counter", "Finished deployments by runtime and status.");
-  m.Describe("slipway_deployment_duration_seconds", "histogram", "Deployment duration from start to end.");
+  m.Describe("slipway_deployment_duration_seconds", "histogram",
+             "Deployment duration from start to end.");
 }
 
-Controller::~Controller() { Stop(); }
+Controller::~Controller() {
+  Stop();
+}
 
 void Controller::Start() {
   Recover();
@@ -73,11 +77,13 @@ void Controller::RouteApp(const App& app) {
 
 Result<App> Controller::CreateApp(App app, const std::string& actor) {
   if (!ValidAppName(app.name)) {
-    return Invalid("app name must be lower-case letters, digits and '-', starting with a letter (max 63)");
+    return Invalid(
+        "app name must be lower-case letters, digits and '-', starting with a letter (max 63)");
   }
   if (app.repo.empty()) return Invalid("repo is required");
   if (app.branch.empty()) app.branch = "main";
-  if (app.secret.size() < 8) return Invalid("secret must be at least 8 characters (it signs webhooks)");
+  if (app.secret.size() < 8)
+    return Invalid("secret must be at least 8 characters (it signs webhooks)");
   auto created = ctx_.store.CreateApp(app);
   if (!created.ok()) return created;
   RouteApp(*created);
@@ -124,14 +130,16 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   d.repository = app->repo;
   auto q = Enqueue(std::move(d));
   if (q.ok()) {
-    (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.create", "deployment/" + std::to_string(q->id),
-                                  fmt::format(R"({{"app":"{}","ref":"{}","type":"{}"}})", Json(app_name),
-                                              Json(q->ref), type)});
+    (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.create",
+                                  "deployment/" + std::to_string(q->id),
+                                  fmt::format(R"({{"app":"{}","ref":"{}","type":"{}"}})",
+                                              Json(app_name), Json(q->ref), type)});
   }
   return q;
 }
 
-Result<Deployment> Controller::Rollback(const std::string& app_name, std::optional<std::int64_t> number,
+Result<Deployment> Controller::Rollback(const std::string& app_name,
+                                        std::optional<std::int64_t> number,
                                         const std::string& actor) {
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
@@ -150,8 +158,9 @@ Result<Deployment> Controller::Rollback(const std::string& app_name, std::option
     }
   }
   if (!target) {
-    return NotFound(number ? fmt::format("release {} of '{}' is not retained", *number, app_name)
-                           : fmt::format("'{}' has no retained release before the current one", app_name));
+    return NotFound(
+        number ? fmt::format("release {} of '{}' is not retained", *number, app_name)
+               : fmt::format("'{}' has no retained release before the current one", app_name));
   }
   if (app->current_release_id && target->id == *app->current_release_id) {
     return Conflict(fmt::format("release {} is already serving", target->number));
@@ -167,8 +176,9 @@ Result<Deployment> Controller::Rollback(const std::string& app_name, std::option
   d.rollback_from = app->current_release_id;
   auto q = Enqueue(std::move(d));
   if (q.ok()) {
-    (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.rollback", "deployment/" + std::to_string(q->id),
-                                  fmt::format(R"({{"app":"{}","release":{}}})", Json(app_name), target->number)});
+    (void)ctx_.store.AppendAudit(
+        {0, 0, actor, "deployment.rollback", "deployment/" + std::to_string(q->id),
+         fmt::format(R"({{"app":"{}","release":{}}})", Json(app_name), target->number)});
   }
   return q;
 }
@@ -178,7 +188,8 @@ Status Controller::StopApp(const std::string& app_name, const std::string& actor
   if (!app.ok()) return app.status();
   {
     std::lock_guard lock(mu_);
-    if (busy_apps_.count(app->id)) return Conflict("app '" + app_name + "' has a deployment running");
+    if (busy_apps_.count(app->id))
+      return Conflict("app '" + app_name + "' has a deployment running");
   }
   auto serving = ctx_.serving.Get(app->id);
   if (!serving) return Conflict("app '" + app_name + "' is not running");
@@ -193,11 +204,14 @@ Status Controller::StopApp(const std::string& app_name, const std::string& actor
   return Status::Ok();
 }
 
-Result<Deployment> Controller::StartApp(const std::string& app_name, bool restart, const std::string& actor) {
+Result<Deployment> Controller::StartApp(const std::string& app_name, bool restart,
+                                        const std::string& actor) {
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
-  if (!app->current_release_id) return NotFound("app '" + app_name + "' has no release yet: deploy it first");
-  if (!restart && ctx_.serving.Get(app->id)) return Conflict("app '" + app_name + "' is already running");
+  if (!app->current_release_id)
+    return NotFound("app '" + app_name + "' has no release yet: deploy it first");
+  if (!restart && ctx_.serving.Get(app->id))
+    return Conflict("app '" + app_name + "' is already running");
   auto release = ctx_.store.GetRelease(*app->current_release_id);
   if (!release.ok()) return release.status();
   (void)ctx_.store.SetAppStopped(app->id, false);
@@ -211,8 +225,8 @@ Result<Deployment> Controller::StartApp(const std::string& app_name, bool restar
   d.release_id = release->id;
   auto q = Enqueue(std::move(d));
   if (q.ok()) {
-    (void)ctx_.store.AppendAudit({0, 0, actor, restart ? "app.restart" : "app.start", "app/" + app_name,
-                                  fmt::format(R"({{"deployment":{}}})", q->id)});
+    (void)ctx_.store.AppendAudit({0, 0, actor, restart ? "app.restart" : "app.start",
+                                  "app/" + app_name, fmt::format(R"({{"deployment":{}}})", q->id)});
   }
   return q;
 }
@@ -222,7 +236,8 @@ Result<Deployment> Controller::Enqueue(Deployment d) {
   if (stopping_) return Unavailable("the server is shutting down");
   auto created = ctx_.store.CreateDeployment(std::move(d));
   if (!created.ok()) return created;
-  ctx_.events.Append(created->id, "queued", "info", fmt::format("queued {} of {}", created->type, created->ref));
+  ctx_.events.Append(created->id, "queued", "info",
+                     fmt::format("queued {} of {}", created->type, created->ref));
   // A newer deployment of the same app makes the queued ones pointless.
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (queued_app_[*it] != created->app_id) {
@@ -262,7 +277,8 @@ Status Controller::Cancel(std::int64_t id, const std::string& actor) {
   } else {
     return Conflict(fmt::format("deployment #{} already ended ({})", id, ToString(d->status)));
   }
-  (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.cancel", "deployment/" + std::to_string(id), "{}"});
+  (void)ctx_.store.AppendAudit(
+      {0, 0, actor, "deployment.cancel", "deployment/" + std::to_string(id), "{}"});
   return Status::Ok();
 }
 
@@ -280,7 +296,8 @@ void Controller::WorkerLoop() {
         return false;
       });
       if (stopping_) return;
-      auto it = std::find_if(queue_.begin(), queue_.end(), [&](auto qid) { return !busy_apps_.count(queued_app_[qid]); });
+      auto it = std::find_if(queue_.begin(), queue_.end(),
+                             [&](auto qid) { return !busy_apps_.count(queued_app_[qid]); });
       id = *it;
       app_id = queued_app_[id];
       queue_.erase(it);
@@ -305,14 +322,16 @@ void Controller::WorkerLoop() {
 }
 
 WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std::string& app_name,
-                                          const webhook::HeaderMap& headers, const std::string& body) {
+                                          const webhook::HeaderMap& headers,
+                                          const std::string& body) {
   auto count = [&](const std::string& event, const WebhookOutcome& o) {
     obs::Metrics::Global().Inc("slipway_webhooks_received_total",
                                {{"provider", provider}, {"event", event}, {"outcome", o.outcome}});
     return o;
   };
   if (!webhook::IsKnownProvider(provider)) {
-    return count("", {404, "not_found", "unknown webhook provider '" + provider + "'", std::nullopt});
+    return count("",
+                 {404, "not_found", "unknown webhook provider '" + provider + "'", std::nullopt});
   }
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return count("", {404, "not_found", app.status().message(), std::nullopt});
@@ -338,18 +357,24 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
     deploy = true;
   }
   if (!dl.delivery_id.empty()) {
-    WebhookDelivery rec{provider, dl.delivery_id, app_name, dl.event, deploy ? "queued" : out.outcome, std::nullopt, 0};
+    WebhookDelivery rec{
+        provider, dl.delivery_id, app_name, dl.event, deploy ? "queued" : out.outcome, std::nullopt,
+        0};
     if (auto s = ctx_.store.RecordDelivery(rec); !s.ok()) {
       if (s.code() == Code::kConflict) {
-        return count(dl.event, {200, "duplicate", "delivery " + dl.delivery_id + " was already received", std::nullopt});
+        return count(dl.event,
+                     {200, "duplicate", "delivery " + dl.delivery_id + " was already received",
+                      std::nullopt});
       }
       return count(dl.event, {503, "unavailable", s.message(), std::nullopt});
     }
   }
   if (deploy) {
-    auto q = Deploy(app_name, dl.push->branch, provider + ":" + dl.push->pusher, "push", dl.push->commit);
+    auto q = Deploy(app_name, dl.push->branch, provider + ":" + dl.push->pusher, "push",
+                    dl.push->commit);
     if (!q.ok()) return count(dl.event, {503, "unavailable", q.status().message(), std::nullopt});
-    out = {202, "queued", fmt::format("deployment #{} of {} queued", q->id, dl.push->commit.substr(0, 7)), q->id};
+    out = {202, "queued",
+           fmt::format("deployment #{} of {} queued", q->id, dl.push->commit.substr(0, 7)), q->id};
   }
   return count(dl.event, out);
 }
@@ -402,7 +427,8 @@ void Controller::RecoverApp(const App& app) {
     // The serving release is still on disk (and its image on the node): start it again
     // instead of rebuilding.
     auto release = ctx_.store.GetRelease(*app.current_release_id);
-    auto manifest = release.ok() ? Manifest::FromJson(release->manifest_json) : Result<Manifest>(release.status());
+    auto manifest = release.ok() ? Manifest::FromJson(release->manifest_json)
+                                 : Result<Manifest>(release.status());
     Result<Instance> started = NotFound("the serving release is gone from disk");
     if (manifest.ok() && manifest->runtime == "swarm") {
       started = RedeployService(app, *release, *manifest);
@@ -413,13 +439,15 @@ void Controller::RecoverApp(const App& app) {
       auto deadline = ctx_.clock.Now() + manifest->health_timeout;
       auto h = HandleOf(*started);
       while (ctx_.clock.Now() < deadline && ctx_.agent.IsRunning(h) &&
-             !ctx_.agent.Probe(h.port, manifest->health_path, std::chrono::milliseconds(1000)).healthy()) {
+             !ctx_.agent.Probe(h.port, manifest->health_path, std::chrono::milliseconds(1000))
+                  .healthy()) {
         ctx_.clock.SleepFor(std::chrono::milliseconds(20));
       }
       adopted = *started;
       spdlog::info("{}: restarted release {} on port {}", app.name, release->number, started->port);
     } else {
-      spdlog::error("{}: the serving release cannot be restarted: {}", app.name, started.status().message());
+      spdlog::error("{}: the serving release cannot be restarted: {}", app.name,
+                    started.status().message());
     }
   }
   if (adopted && adopted->runtime == "swarm") {
@@ -432,17 +460,19 @@ void Controller::RecoverApp(const App& app) {
     return;
   }
   if (adopted) {
-    auto target = std::make_shared<gateway::Target>(
-        fmt::format("{}-i{}", app.name, adopted->id), "127.0.0.1", adopted->port);
+    auto target = std::make_shared<gateway::Target>(fmt::format("{}-i{}", app.name, adopted->id),
+                                                    "127.0.0.1", adopted->port);
     adopted->state = "serving";
     (void)ctx_.store.UpdateInstance(*adopted);
     ctx_.serving.Set(app.id, Serving{*adopted, target});
-    spdlog::info("{}: serving instance {} (pid {}, port {})", app.name, adopted->id, adopted->pid, adopted->port);
+    spdlog::info("{}: serving instance {} (pid {}, port {})", app.name, adopted->id, adopted->pid,
+                 adopted->port);
   }
   RouteApp(app);
 }
 
-Result<Instance> Controller::RedeployService(const App& app, const Release& release, const Manifest& manifest) {
+Result<Instance> Controller::RedeployService(const App& app, const Release& release,
+                                             const Manifest& manifest) {
   auto id = ctx_.agent.DeployService(MakeServiceSpec(ctx_, app, release, manifest));
   if (!id.ok()) return id.status();
   Instance rec;

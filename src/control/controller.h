@@ -42,8 +42,9 @@ class Controller {
   Status DeleteApp(const std::string& name, const std::string& actor);
 
   // Queues a deployment of `ref` (branch, tag or sha; "" = the app's branch).
-  Result<Deployment> Deploy(const std::string& app, const std::string& ref, const std::string& actor,
-                            const std::string& type = "manual", const std::string& commit = "");
+  Result<Deployment> Deploy(const std::string& app, const std::string& ref,
+                            const std::string& actor, const std::string& type = "manual",
+                            const std::string& commit = "");
   // Queues a switch back to a retained release: `number` or, when empty, the one before
   // the current. kNotFound when there is no such release on disk.
   Result<Deployment> Rollback(const std::string& app, std::optional<std::int64_t> number,
@@ -70,13 +71,14 @@ class Controller {
   void ReapStrays();
   void ReapStrayContainers();
   void SyncLoop();
-  Result<Instance> RedeployService(const App& app, const Release& release, const Manifest& manifest);
+  Result<Instance> RedeployService(const App& app, const Release& release,
+                                   const Manifest& manifest);
 
   Context& ctx_;
   ControllerOptions options_;
   std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
-  std::deque<std::int64_t> queue_;  // deployment ids
+  std::deque<std::int64_t> queue_;                   // deployment ids
   std::map<std::int64_t, std::int64_t> queued_app_;  // deployment id → app id
   std::set<std::int64_t> busy_apps_;
   std::map<std::int64_t, std::shared_ptr<std::atomic<bool>>> running_;  // id → cancel flag

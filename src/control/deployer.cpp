@@ -16,9 +16,13 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 namespace {
-std::string Short(const std::string& sha) { return sha.substr(0, 7); }
+std::string Short(const std::string& sha) {
+  return sha.substr(0, 7);
+}
 
-std::string Mib(long long bytes) { return fmt::format("{:.1f} MiB", bytes / 1048576.0); }
+std::string Mib(long long bytes) {
+  return fmt::format("{:.1f} MiB", bytes / 1048576.0);
+}
 }  // namespace
 
 Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel)
@@ -51,7 +55,8 @@ Deployment Deployer::Run() {
   previous_ = ctx_.serving.Get(app_.id);
   Action action = machine_.Begin(started);
   Save();
-  Emit(Stage::kQueued, "info", fmt::format("deployment #{} of {} ({}) started", d_.id, app_.name, d_.ref));
+  Emit(Stage::kQueued, "info",
+       fmt::format("deployment #{} of {} ({}) started", d_.id, app_.name, d_.ref));
   while (action != Action::kFinish) {
     auto now = ctx_.clock.Now();
     switch (action) {
@@ -70,7 +75,7 @@ Deployment Deployer::Run() {
           action = machine_.OnStageSucceeded(now);
         } else {
           Emit(stage, "failed", s.message());
-          action = cancel_.load()           ? machine_.OnCancel(now)
+          action = cancel_.load()         ? machine_.OnCancel(now)
                    : runtime_rolled_back_ ? machine_.OnRuntimeRolledBack(s.message())
                                           : machine_.OnStageFailed(s.message(), now);
         }
@@ -85,7 +90,8 @@ Deployment Deployer::Run() {
         Status s = WatchOnce();
         now = ctx_.clock.Now();
         action = s.ok() ? machine_.OnTick(now) : machine_.OnWatchHealthFailed(s.message(), now);
-        if (s.ok() && action == Action::kRunStage) Emit(Stage::kWatch, "succeeded", "new instance stayed healthy");
+        if (s.ok() && action == Action::kRunStage)
+          Emit(Stage::kWatch, "succeeded", "new instance stayed healthy");
         if (!s.ok()) Emit(Stage::kWatch, "failed", s.message());
         if (s.ok() && action == Action::kWatchTick) ctx_.clock.SleepFor(milliseconds(200));
         break;
@@ -112,15 +118,19 @@ Deployment Deployer::Run() {
   double seconds = std::chrono::duration<double>(ctx_.clock.Now() - started).count();
   Emit(machine_.stage(), ToString(machine_.status()),
        machine_.status() == DeployStatus::kSucceeded
-           ? fmt::format("deployment #{} succeeded in {:.2f}s: release {} ({}) is serving", d_.id, seconds,
-                         release_.number, Short(d_.commit))
-           : fmt::format("deployment #{} {}: {}", d_.id, ToString(machine_.status()), machine_.error()));
+           ? fmt::format("deployment #{} succeeded in {:.2f}s: release {} ({}) is serving", d_.id,
+                         seconds, release_.number, Short(d_.commit))
+           : fmt::format("deployment #{} {}: {}", d_.id, ToString(machine_.status()),
+                         machine_.error()));
   auto& metrics = obs::Metrics::Global();
-  metrics.Inc("slipway_deployments_total", {{"runtime", manifest_.runtime}, {"status", ToString(d_.status)}});
-  metrics.Observe("slipway_deployment_duration_seconds", {{"status", ToString(d_.status)}}, seconds);
-  (void)ctx_.store.AppendAudit({0, 0, "system", "deployment." + std::string(ToString(d_.status)),
-                                "deployment/" + std::to_string(d_.id),
-                                fmt::format(R"({{"app":"{}","commit":"{}"}})", app_.name, d_.commit)});
+  metrics.Inc("slipway_deployments_total",
+              {{"runtime", manifest_.runtime}, {"status", ToString(d_.status)}});
+  metrics.Observe("slipway_deployment_duration_seconds", {{"status", ToString(d_.status)}},
+                  seconds);
+  (void)ctx_.store.AppendAudit(
+      {0, 0, "system", "deployment." + std::string(ToString(d_.status)),
+       "deployment/" + std::to_string(d_.id),
+       fmt::format(R"({{"app":"{}","commit":"{}"}})", app_.name, d_.commit)});
   return d_;
 }
 
@@ -128,29 +138,41 @@ Status Deployer::RunStage(Stage stage) {
   // Rollbacks and restarts start a retained release: nothing to fetch or build.
   bool rollback = d_.type == "rollback" || d_.type == "restart";
   switch (stage) {
-    case Stage::kFetch: return rollback ? Status::Ok() : Fetch();
-    case Stage::kCheckout: return rollback ? Status::Ok() : Checkout();
-    case Stage::kBuild: return rollback ? Status::Ok() : Steps(stage, manifest_.build);
-    case Stage::kTest: return rollback ? Status::Ok() : Steps(stage, manifest_.test);
-    case Stage::kRelease: return MakeRelease();
-    case Stage::kStart: return StartInstance();
-    case Stage::kVerify: return Verify();
-    case Stage::kSwitch: return Switch();
-    case Stage::kDrain: return Drain();
-    default: return Status::Ok();
+    case Stage::kFetch:
+      return rollback ? Status::Ok() : Fetch();
+    case Stage::kCheckout:
+      return rollback ? Status::Ok() : Checkout();
+    case Stage::kBuild:
+      return rollback ? Status::Ok() : Steps(stage, manifest_.build);
+    case Stage::kTest:
+      return rollback ? Status::Ok() : Steps(stage, manifest_.test);
+    case Stage::kRelease:
+      return MakeRelease();
+    case Stage::kStart:
+      return StartInstance();
+    case Stage::kVerify:
+      return Verify();
+    case Stage::kSwitch:
+      return Switch();
+    case Stage::kDrain:
+      return Drain();
+    default:
+      return Status::Ok();
   }
 }
 
 Status Deployer::Fetch() {
   Emit(Stage::kFetch, "info", "fetching " + d_.repository);
   auto sink = [this](os::OutputStream s, std::string_view line) {
-    ctx_.events.Append(d_.id, "fetch", "log", std::string(line), s == os::OutputStream::kStderr ? "stderr" : "stdout");
+    ctx_.events.Append(d_.id, "fetch", "log", std::string(line),
+                       s == os::OutputStream::kStderr ? "stderr" : "stdout");
   };
   return ctx_.agent.Fetch(app_.repo, ctx_.paths.cache(app_.name), &cancel_, sink);
 }
 
 Status Deployer::Checkout() {
-  auto sha = ctx_.agent.Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
+  auto sha =
+      ctx_.agent.Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
   if (!sha.ok()) return sha.status();
   d_.commit = *sha;
   Save();
@@ -161,15 +183,18 @@ Status Deployer::Checkout() {
   auto sink = [this](os::OutputStream, std::string_view line) {
     ctx_.events.Append(d_.id, "checkout", "log", std::string(line), "stderr");
   };
-  if (auto s = ctx_.agent.Export(ctx_.paths.cache(app_.name), d_.commit, workdir_, sink); !s.ok()) return s;
+  if (auto s = ctx_.agent.Export(ctx_.paths.cache(app_.name), d_.commit, workdir_, sink); !s.ok())
+    return s;
   Emit(Stage::kCheckout, "info", "checked out " + d_.commit);
   auto manifest = LoadManifest(workdir_ + "/slipway.yaml");
   if (!manifest.ok()) {
-    if (manifest.status().code() == Code::kNotFound) return Invalid("slipway.yaml: not found at the repository root");
+    if (manifest.status().code() == Code::kNotFound)
+      return Invalid("slipway.yaml: not found at the repository root");
     return manifest.status();
   }
   if (!manifest->app.empty() && manifest->app != app_.name) {
-    return Invalid(fmt::format("slipway.yaml: manifest is for app '{}', not '{}'", manifest->app, app_.name));
+    return Invalid(
+        fmt::format("slipway.yaml: manifest is for app '{}', not '{}'", manifest->app, app_.name));
   }
   manifest_ = *manifest;
   machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
@@ -207,10 +232,13 @@ Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
     auto result = ctx_.agent.RunStep(req, sink);
     if (!result.ok()) return result.status();
     if (result->cancelled) return {Code::kCancelled, "cancelled"};
-    if (result->timed_out) return {Code::kTimeout, fmt::format("step {} timed out: {}", i + 1, steps[i])};
+    if (result->timed_out)
+      return {Code::kTimeout, fmt::format("step {} timed out: {}", i + 1, steps[i])};
     if (result->exit_code != 0) {
-      return Invalid(result->signal ? fmt::format("step {} killed by signal {}: {}", i + 1, result->signal, steps[i])
-                                    : fmt::format("step {} exited with {}: {}", i + 1, result->exit_code, steps[i]));
+      return Invalid(
+          result->signal
+              ? fmt::format("step {} killed by signal {}: {}", i + 1, result->signal, steps[i])
+              : fmt::format("step {} exited with {}: {}", i + 1, result->exit_code, steps[i]));
     }
   }
   return Status::Ok();
@@ -221,16 +249,18 @@ Status Deployer::MakeRelease() {
     if (!d_.release_id) return Invalid(d_.type + " without a release");
     auto r = ctx_.store.GetRelease(*d_.release_id);
     if (!r.ok()) return r.status();
-    if (r->pruned || !fs::exists(r->path)) return NotFound(fmt::format("release {} is no longer on disk", r->number));
+    if (r->pruned || !fs::exists(r->path))
+      return NotFound(fmt::format("release {} is no longer on disk", r->number));
     auto m = Manifest::FromJson(r->manifest_json);
     if (!m.ok()) return m.status();
     release_ = *r;
     manifest_ = *m;
     machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
     d_.commit = r->commit;
-    Emit(Stage::kRelease, "info", fmt::format("{} release {} ({}) without a rebuild",
-                                              d_.type == "restart" ? "restarting" : "rolling back to", r->number,
-                                              Short(r->commit)));
+    Emit(Stage::kRelease, "info",
+         fmt::format("{} release {} ({}) without a rebuild",
+                     d_.type == "restart" ? "restarting" : "rolling back to", r->number,
+                     Short(r->commit)));
     return Status::Ok();
   }
   Release r;
@@ -242,7 +272,8 @@ Status Deployer::MakeRelease() {
   auto created = ctx_.store.CreateRelease(r);
   if (!created.ok()) return created.status();
   release_ = *created;
-  std::string dest = fmt::format("{}/{}-{}", ctx_.paths.releases(app_.name), release_.number, Short(d_.commit));
+  std::string dest =
+      fmt::format("{}/{}-{}", ctx_.paths.releases(app_.name), release_.number, Short(d_.commit));
   std::error_code ec;
   fs::create_directories(ctx_.paths.releases(app_.name), ec);
   fs::remove_all(dest, ec);
@@ -266,9 +297,10 @@ Status Deployer::MakeRelease() {
 }
 
 Status Deployer::PrepareImage() {
-  ImageRequest req{release_.path, manifest_.dockerfile, manifest_.image_tar, manifest_.image, ImageTag(app_.name, release_)};
+  ImageRequest req{release_.path, manifest_.dockerfile, manifest_.image_tar, manifest_.image,
+                   ImageTag(app_.name, release_)};
   Emit(Stage::kRelease, "info",
-       !req.dockerfile.empty() ? "building image " + req.tag + " from " + req.dockerfile
+       !req.dockerfile.empty()  ? "building image " + req.tag + " from " + req.dockerfile
        : !req.image_tar.empty() ? "loading image tarball " + req.image_tar + " as " + req.tag
                                 : "tagging image " + req.image + " as " + req.tag);
   auto sink = [this](os::OutputStream, std::string_view line) {
@@ -284,9 +316,11 @@ Status Deployer::StartInstance() {
   new_instance_ = *instance;
   Emit(Stage::kStart, "info",
        new_instance_->container_id.empty()
-           ? fmt::format("started release {} as pid {} on port {}", release_.number, new_instance_->pid, new_instance_->port)
-           : fmt::format("started container slipway-{}-{} ({}) on 127.0.0.1:{}", app_.name, release_.number,
-                         new_instance_->container_id.substr(0, 12), new_instance_->port));
+           ? fmt::format("started release {} as pid {} on port {}", release_.number,
+                         new_instance_->pid, new_instance_->port)
+           : fmt::format("started container slipway-{}-{} ({}) on 127.0.0.1:{}", app_.name,
+                         release_.number, new_instance_->container_id.substr(0, 12),
+                         new_instance_->port));
   return Status::Ok();
 }
 
@@ -308,8 +342,9 @@ Status Deployer::StartService() {
   }
   new_instance_->container_id = *id;
   (void)ctx_.store.UpdateInstance(*new_instance_);
-  Emit(Stage::kStart, "info", fmt::format("service {} → {} ({} replicas, {}, rollback on failure)", spec.name, spec.image,
-                                          spec.replicas, spec.order));
+  Emit(Stage::kStart, "info",
+       fmt::format("service {} → {} ({} replicas, {}, rollback on failure)", spec.name, spec.image,
+                   spec.replicas, spec.order));
   return Status::Ok();
 }
 
@@ -319,8 +354,9 @@ Status Deployer::ProbeAll(const std::vector<TaskView>& tasks) {
     if (t.desired != "running" || t.state != "running" || t.port == 0) continue;
     auto p = ctx_.agent.Probe(t.port, manifest_.health_path, milliseconds(1000));
     if (!p.healthy()) {
-      return {Code::kUnhealthy, fmt::format("task {} on port {}: {}", t.id.substr(0, 12), t.port,
-                                            p.status ? "HTTP " + std::to_string(p.status) : p.error)};
+      return {Code::kUnhealthy,
+              fmt::format("task {} on port {}: {}", t.id.substr(0, 12), t.port,
+                          p.status ? "HTTP " + std::to_string(p.status) : p.error)};
     }
     ++probed;
   }
@@ -344,13 +380,16 @@ Status Deployer::VerifyService() {
       std::string key = t.state + "/" + t.desired;
       if (seen[t.id] != key) {
         seen[t.id] = key;
-        Emit(Stage::kVerify, "info", fmt::format("task {}.{} {} {} (desired {}){}", t.slot, t.id.substr(0, 12),
-                                                 t.image.substr(t.image.rfind(':') + 1), t.state, t.desired,
-                                                 t.message.empty() ? "" : ": " + t.message));
+        Emit(Stage::kVerify, "info",
+             fmt::format("task {}.{} {} {} (desired {}){}", t.slot, t.id.substr(0, 12),
+                         t.image.substr(t.image.rfind(':') + 1), t.state, t.desired,
+                         t.message.empty() ? "" : ": " + t.message));
       }
       if (t.desired != "running") continue;
-      if (t.image != image) ++stale;
-      else if (t.state == "running" && ctx_.agent.TaskHealthy(t.container_id)) ++ready;
+      if (t.image != image)
+        ++stale;
+      else if (t.state == "running" && ctx_.agent.TaskHealthy(t.container_id))
+        ++ready;
     }
     auto svc = ctx_.agent.InspectService(service);
     if (!svc.ok()) return svc.status();
@@ -364,21 +403,24 @@ Status Deployer::VerifyService() {
       return {Code::kUnhealthy, "Swarm paused the update: " + svc->update_message};
     } else if (ready >= manifest_.replicas && stale == 0 &&
                (svc->update_state.empty() || svc->update_state == "completed")) {
-      Emit(Stage::kVerify, "info", fmt::format("{} converged: {} of {} tasks on {} healthy", service, ready,
-                                               manifest_.replicas, image));
+      Emit(Stage::kVerify, "info",
+           fmt::format("{} converged: {} of {} tasks on {} healthy", service, ready,
+                       manifest_.replicas, image));
       return ProbeAll(*tasks);
     }
     if (ctx_.clock.Now() >= deadline || cancel_.load()) {
-      return {Code::kUnhealthy, fmt::format("{} did not converge in time ({} of {} tasks healthy, update {})", service,
-                                            ready, manifest_.replicas, svc->update_state.empty() ? "-" : svc->update_state)};
+      return {Code::kUnhealthy,
+              fmt::format("{} did not converge in time ({} of {} tasks healthy, update {})",
+                          service, ready, manifest_.replicas,
+                          svc->update_state.empty() ? "-" : svc->update_state)};
     }
     ctx_.clock.SleepFor(milliseconds(200));
   }
 }
 
 void Deployer::EmitLogTail(Stage stage) {
-  auto lines = ctx_.agent.RecentOutput(HandleOf(*new_instance_),
-                                       InstanceLogPath(ctx_.paths, app_.name, new_instance_->id), 20);
+  auto lines = ctx_.agent.RecentOutput(
+      HandleOf(*new_instance_), InstanceLogPath(ctx_.paths, app_.name, new_instance_->id), 20);
   for (const auto& l : lines) ctx_.events.Append(d_.id, ToString(stage), "log", l, "stderr");
 }
 
@@ -409,26 +451,30 @@ Status Deployer::Verify() {
   Emit(Stage::kVerify, "info", fmt::format("{} answered {}", manifest_.health_path, last.status));
   std::vector<long long> latencies;
   for (int i = 0; i < manifest_.probes; ++i) {
-    auto p = ctx_.agent.Probe(handle.port, manifest_.health_path, std::max(manifest_.max_latency * 10, milliseconds(1000)));
+    auto p = ctx_.agent.Probe(handle.port, manifest_.health_path,
+                              std::max(manifest_.max_latency * 10, milliseconds(1000)));
     if (!p.healthy()) {
-      return {Code::kUnhealthy, fmt::format("health probe {} failed: {}", i + 1,
-                                            p.status ? "HTTP " + std::to_string(p.status) : p.error)};
+      return {Code::kUnhealthy,
+              fmt::format("health probe {} failed: {}", i + 1,
+                          p.status ? "HTTP " + std::to_string(p.status) : p.error)};
     }
     latencies.push_back(p.latency.count());
   }
   std::sort(latencies.begin(), latencies.end());
   long long median = latencies[latencies.size() / 2];
-  Emit(Stage::kVerify, "info", fmt::format("{} probes healthy, median latency {:.2f} ms (limit {} ms)",
-                                           manifest_.probes, median / 1000.0, manifest_.max_latency.count()));
+  Emit(Stage::kVerify, "info",
+       fmt::format("{} probes healthy, median latency {:.2f} ms (limit {} ms)", manifest_.probes,
+                   median / 1000.0, manifest_.max_latency.count()));
   if (median > manifest_.max_latency.count() * 1000) {
-    return {Code::kUnhealthy, fmt::format("health latency {:.1f} ms is over max_latency {} ms", median / 1000.0,
-                                          manifest_.max_latency.count())};
+    return {Code::kUnhealthy, fmt::format("health latency {:.1f} ms is over max_latency {} ms",
+                                          median / 1000.0, manifest_.max_latency.count())};
   }
   if (manifest_.max_memory_bytes > 0) {
     long long rss = ctx_.agent.MemoryBytes(handle);
     Emit(Stage::kVerify, "info", "resident memory " + Mib(rss));
     if (rss > manifest_.max_memory_bytes) {
-      return {Code::kUnhealthy, fmt::format("memory {} is over max_memory {}", Mib(rss), Mib(manifest_.max_memory_bytes))};
+      return {Code::kUnhealthy, fmt::format("memory {} is over max_memory {}", Mib(rss),
+                                            Mib(manifest_.max_memory_bytes))};
     }
   }
   return Status::Ok();
@@ -446,11 +492,14 @@ Status Deployer::Switch() {
       (void)ctx_.store.UpdateInstance(old);
     }
     ctx_.serving.Set(app_.id, Serving{*new_instance_, nullptr});
-    Emit(Stage::kSwitch, "info", fmt::format("gateway follows the tasks of {} (release {})", ServiceName(app_.name), release_.number));
+    Emit(Stage::kSwitch, "info",
+         fmt::format("gateway follows the tasks of {} (release {})", ServiceName(app_.name),
+                     release_.number));
     return Status::Ok();
   }
-  new_target_ = std::make_shared<gateway::Target>(fmt::format("{}-r{}-i{}", app_.name, release_.number, new_instance_->id),
-                                                   "127.0.0.1", new_instance_->port);
+  new_target_ = std::make_shared<gateway::Target>(
+      fmt::format("{}-r{}-i{}", app_.name, release_.number, new_instance_->id), "127.0.0.1",
+      new_instance_->port);
   if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;
   new_instance_->state = "serving";
   (void)ctx_.store.UpdateInstance(*new_instance_);
@@ -461,8 +510,9 @@ Status Deployer::Switch() {
   }
   ctx_.router.Switch(app_.name, new_target_);
   ctx_.serving.Set(app_.id, Serving{*new_instance_, new_target_});
-  Emit(Stage::kSwitch, "info", fmt::format("gateway now sends {} to release {} (port {})", app_.name,
-                                           release_.number, new_instance_->port));
+  Emit(Stage::kSwitch, "info",
+       fmt::format("gateway now sends {} to release {} (port {})", app_.name, release_.number,
+                   new_instance_->port));
   return Status::Ok();
 }
 
@@ -474,7 +524,8 @@ Status Deployer::WatchOnce() {
       watch_failures_ = 0;
       return s;
     }
-    return ++watch_failures_ < 2 ? Status::Ok() : Status(Code::kUnhealthy, "after the update: " + s.message());
+    return ++watch_failures_ < 2 ? Status::Ok()
+                                 : Status(Code::kUnhealthy, "after the update: " + s.message());
   }
   auto handle = HandleOf(*new_instance_);
   if (!ctx_.agent.IsRunning(handle)) return {Code::kUnhealthy, "the new instance exited"};
@@ -496,7 +547,8 @@ Status Deployer::Drain() {
       old.state = "stopped";  // the record; the service lives on with new tasks
       (void)ctx_.store.UpdateInstance(old);
     }
-    Emit(Stage::kDrain, "info", "Swarm stopped the previous tasks after their replacements were healthy");
+    Emit(Stage::kDrain, "info",
+         "Swarm stopped the previous tasks after their replacements were healthy");
     return Status::Ok();
   }
   if (!previous_) {
@@ -508,8 +560,9 @@ Status Deployer::Drain() {
     ctx_.clock.SleepFor(milliseconds(10));
   }
   std::int64_t left = previous_->target ? previous_->target->inflight() : 0;
-  Emit(Stage::kDrain, "info", left ? fmt::format("drain timeout: stopping with {} requests in flight", left)
-                                   : "previous instance has no requests in flight; stopping it");
+  Emit(Stage::kDrain, "info",
+       left ? fmt::format("drain timeout: stopping with {} requests in flight", left)
+            : "previous instance has no requests in flight; stopping it");
   ctx_.agent.StopInstance(HandleOf(previous_->instance), std::chrono::seconds(10));
   Instance old = previous_->instance;
   old.state = "stopped";
@@ -519,7 +572,8 @@ Status Deployer::Drain() {
 
 void Deployer::SwitchBack() {
   if (swarm() && previous_ && previous_->instance.runtime == "swarm") {
-    Emit(Stage::kWatch, "info", "asking Swarm to roll " + ServiceName(app_.name) + " back to the previous spec");
+    Emit(Stage::kWatch, "info",
+         "asking Swarm to roll " + ServiceName(app_.name) + " back to the previous spec");
     (void)ctx_.agent.RollbackService(ServiceName(app_.name));
     (void)ctx_.store.SetCurrentRelease(app_.id, previous_->instance.release_id);
     Instance old = previous_->instance;
@@ -554,8 +608,9 @@ void Deployer::DiscardNew() {
     (void)ctx_.store.UpdateInstance(*new_instance_);
     if (runtime_rolled_back_) return;  // Swarm already went back
     bool had_service = previous_ && previous_->instance.runtime == "swarm";
-    Emit(machine_.stage(), "info", had_service ? "rolling the service back to its previous spec"
-                                               : "removing the service that never became healthy");
+    Emit(machine_.stage(), "info",
+         had_service ? "rolling the service back to its previous spec"
+                     : "removing the service that never became healthy");
     if (had_service) {
       (void)ctx_.agent.RollbackService(ServiceName(app_.name));
     } else {
@@ -566,7 +621,8 @@ void Deployer::DiscardNew() {
   ctx_.agent.StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
   new_instance_->state = "stopped";
   (void)ctx_.store.UpdateInstance(*new_instance_);
-  Emit(machine_.stage(), "info", fmt::format("stopped the new instance (pid {})", new_instance_->pid));
+  Emit(machine_.stage(), "info",
+       fmt::format("stopped the new instance (pid {})", new_instance_->pid));
 }
 
 void Deployer::PruneReleases() {

@@ -4,8 +4,9 @@
 
 namespace slipway {
 
-void EventLog::Append(std::int64_t deployment_id, const std::string& stage, const std::string& state,
-                      const std::string& text, const std::string& stream) {
+void EventLog::Append(std::int64_t deployment_id, const std::string& stage,
+                      const std::string& state, const std::string& text,
+                      const std::string& stream) {
   Event e;
   e.deployment_id = deployment_id;
   e.stage = stage;
@@ -14,7 +15,8 @@ void EventLog::Append(std::int64_t deployment_id, const std::string& stage, cons
   e.text = text;
   auto stored = store_.AppendEvent(std::move(e));
   if (!stored.ok()) {
-    spdlog::error("deployment {}: cannot store event: {}", deployment_id, stored.status().ToString());
+    spdlog::error("deployment {}: cannot store event: {}", deployment_id,
+                  stored.status().ToString());
   }
   NotifyAll();
 }

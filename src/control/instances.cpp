@@ -11,7 +11,9 @@ std::string ImageTag(const std::string& app, const Release& release) {
   return fmt::format("slipway/{}:{}-{}", app, release.number, release.commit.substr(0, 7));
 }
 
-InstanceHandle HandleOf(const Instance& i) { return {i.pid, i.start_ticks, i.port, i.container_id, i.runtime}; }
+InstanceHandle HandleOf(const Instance& i) {
+  return {i.pid, i.start_ticks, i.port, i.container_id, i.runtime};
+}
 
 std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int64_t instance_id) {
   return fmt::format("{}/instance-{}.log", paths.logs(app), instance_id);
@@ -55,8 +57,8 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
 
 }  // namespace
 
-Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release, const Manifest& manifest,
-                                const std::string& state) {
+Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
+                                const Manifest& manifest, const std::string& state) {
   auto port = ctx.agent.AllocatePort();
   if (!port.ok()) return port.status();
   Instance rec;
@@ -82,9 +84,12 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   return *created;
 }
 
-std::string ServiceName(const std::string& app) { return "slipway-" + app; }
+std::string ServiceName(const std::string& app) {
+  return "slipway-" + app;
+}
 
-ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& release, const Manifest& m) {
+ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& release,
+                            const Manifest& m) {
   ServiceSpec s;
   s.name = ServiceName(app.name);
   s.image = ImageTag(app.name, release);
@@ -108,7 +113,8 @@ ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& r
   return s;
 }
 
-Result<std::vector<TaskView>> SyncServicePool(Context& ctx, const std::string& app, const std::string& service) {
+Result<std::vector<TaskView>> SyncServicePool(Context& ctx, const std::string& app,
+                                              const std::string& service) {
   auto tasks = ctx.agent.ServiceTasks(service);
   if (!tasks.ok()) return tasks;
   std::map<int, std::shared_ptr<gateway::Target>> existing;
@@ -119,13 +125,16 @@ Result<std::vector<TaskView>> SyncServicePool(Context& ctx, const std::string& a
   std::vector<std::shared_ptr<gateway::Target>> pool;
   bool changed = false;
   for (const auto& t : *tasks) {
-    if (t.desired != "running" || t.state != "running" || t.port == 0 || !ctx.agent.TaskHealthy(t.container_id)) continue;
+    if (t.desired != "running" || t.state != "running" || t.port == 0 ||
+        !ctx.agent.TaskHealthy(t.container_id))
+      continue;
     auto it = existing.find(t.port);
     if (it != existing.end()) {
       pool.push_back(it->second);
       existing.erase(it);
     } else {
-      pool.push_back(std::make_shared<gateway::Target>(fmt::format("{}-task-{}", app, t.id.substr(0, 12)), "127.0.0.1", t.port));
+      pool.push_back(std::make_shared<gateway::Target>(
+          fmt::format("{}-task-{}", app, t.id.substr(0, 12)), "127.0.0.1", t.port));
       changed = true;
     }
   }

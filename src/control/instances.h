@@ -17,15 +17,17 @@ std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int
 
 // Allocates a port, records the instance (state `state`), starts it through the agent and
 // records its pid / container id. On a start failure the record is marked stopped.
-Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release, const Manifest& manifest,
-                                const std::string& state);
+Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
+                                const Manifest& manifest, const std::string& state);
 
 // Service name of a swarm app.
 std::string ServiceName(const std::string& app);
-ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& release, const Manifest& m);
+ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& release,
+                            const Manifest& m);
 
 // Points the app's gateway pool at the service's tasks that are running, meant to run and
 // healthy (each on its own host port). Returns every task, for progress reporting.
-Result<std::vector<TaskView>> SyncServicePool(Context& ctx, const std::string& app, const std::string& service);
+Result<std::vector<TaskView>> SyncServicePool(Context& ctx, const std::string& app,
+                                              const std::string& service);
 
 }  // namespace slipway

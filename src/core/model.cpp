@@ -7,16 +7,27 @@ namespace slipway {
 namespace {
 
 constexpr std::array<std::pair<Stage, const char*>, 12> kStages{{
-    {Stage::kQueued, "queued"}, {Stage::kFetch, "fetch"}, {Stage::kCheckout, "checkout"},
-    {Stage::kBuild, "build"}, {Stage::kTest, "test"}, {Stage::kRelease, "release"},
-    {Stage::kStart, "start"}, {Stage::kVerify, "verify"}, {Stage::kSwitch, "switch"},
-    {Stage::kWatch, "watch"}, {Stage::kDrain, "drain"}, {Stage::kDone, "done"},
+    {Stage::kQueued, "queued"},
+    {Stage::kFetch, "fetch"},
+    {Stage::kCheckout, "checkout"},
+    {Stage::kBuild, "build"},
+    {Stage::kTest, "test"},
+    {Stage::kRelease, "release"},
+    {Stage::kStart, "start"},
+    {Stage::kVerify, "verify"},
+    {Stage::kSwitch, "switch"},
+    {Stage::kWatch, "watch"},
+    {Stage::kDrain, "drain"},
+    {Stage::kDone, "done"},
 }};
 
 constexpr std::array<std::pair<DeployStatus, const char*>, 6> kStatuses{{
-    {DeployStatus::kQueued, "queued"}, {DeployStatus::kRunning, "running"},
-    {DeployStatus::kSucceeded, "succeeded"}, {DeployStatus::kFailed, "failed"},
-    {DeployStatus::kRolledBack, "rolled_back"}, {DeployStatus::kCancelled, "cancelled"},
+    {DeployStatus::kQueued, "queued"},
+    {DeployStatus::kRunning, "running"},
+    {DeployStatus::kSucceeded, "succeeded"},
+    {DeployStatus::kFailed, "failed"},
+    {DeployStatus::kRolledBack, "rolled_back"},
+    {DeployStatus::kCancelled, "cancelled"},
 }};
 
 template <typename E, std::size_t N>
@@ -36,9 +47,15 @@ std::optional<E> Parse(const std::array<std::pair<E, const char*>, N>& table,
 
 }  // namespace
 
-const char* ToString(Stage s) { return Name(kStages, s); }
-std::optional<Stage> StageFromString(const std::string& s) { return Parse(kStages, s); }
-const char* ToString(DeployStatus s) { return Name(kStatuses, s); }
+const char* ToString(Stage s) {
+  return Name(kStages, s);
+}
+std::optional<Stage> StageFromString(const std::string& s) {
+  return Parse(kStages, s);
+}
+const char* ToString(DeployStatus s) {
+  return Name(kStatuses, s);
+}
 std::optional<DeployStatus> DeployStatusFromString(const std::string& s) {
   return Parse(kStatuses, s);
 }

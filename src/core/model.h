@@ -9,8 +9,18 @@ namespace slipway {
 
 // Pipeline stages in the order a deployment walks them (DESIGN §5).
 enum class Stage {
-  kQueued, kFetch, kCheckout, kBuild, kTest, kRelease, kStart, kVerify, kSwitch, kWatch,
-  kDrain, kDone,
+  kQueued,
+  kFetch,
+  kCheckout,
+  kBuild,
+  kTest,
+  kRelease,
+  kStart,
+  kVerify,
+  kSwitch,
+  kWatch,
+  kDrain,
+  kDone,
 };
 const char* ToString(Stage s);
 std::optional<Stage> StageFromString(const std::string& s);
@@ -25,13 +35,13 @@ inline bool IsTerminal(DeployStatus s) {
 struct App {
   std::int64_t id = 0;
   std::string name;
-  std::string repo;     // git URL or local path
+  std::string repo;  // git URL or local path
   std::string branch = "main";
-  std::string secret;   // webhook HMAC secret; never rendered by the API
-  std::vector<std::string> hosts;  // gateway Host names; default <name>.localhost
-  std::string path_prefix;         // optional gateway path prefix
+  std::string secret;                              // webhook HMAC secret; never rendered by the API
+  std::vector<std::string> hosts;                  // gateway Host names; default <name>.localhost
+  std::string path_prefix;                         // optional gateway path prefix
   std::optional<std::int64_t> current_release_id;  // the release the gateway should serve
-  bool stopped = false;  // stopped by a user: not restarted by recovery
+  bool stopped = false;                            // stopped by a user: not restarted by recovery
   long long created_ms = 0;
 };
 
@@ -43,8 +53,8 @@ struct Deployment {
   std::string environment = "production";
   DeployStatus status = DeployStatus::kQueued;
   Stage stage = Stage::kQueued;
-  std::string commit;         // full sha once resolved
-  std::string ref;            // what was asked for (branch, tag, sha)
+  std::string commit;  // full sha once resolved
+  std::string ref;     // what was asked for (branch, tag, sha)
   std::string branch;
   std::string repository;
   std::string config_json = "{}";
@@ -88,7 +98,7 @@ struct Instance {
   long long start_ticks = 0;  // /proc start time, to tell our pid from a reused one
   int port = 0;
   std::string container_id;  // runtime "container"
-  std::string state;  // starting | serving | standby | stopped
+  std::string state;         // starting | serving | standby | stopped
   long long created_ms = 0;
 };
 

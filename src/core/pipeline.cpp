@@ -6,11 +6,16 @@ namespace slipway {
 
 const char* ToString(Action a) {
   switch (a) {
-    case Action::kRunStage: return "run_stage";
-    case Action::kWatchTick: return "watch_tick";
-    case Action::kSwitchBack: return "switch_back";
-    case Action::kDiscardNew: return "discard_new";
-    case Action::kFinish: return "finish";
+    case Action::kRunStage:
+      return "run_stage";
+    case Action::kWatchTick:
+      return "watch_tick";
+    case Action::kSwitchBack:
+      return "switch_back";
+    case Action::kDiscardNew:
+      return "discard_new";
+    case Action::kFinish:
+      return "finish";
   }
   return "unknown";
 }

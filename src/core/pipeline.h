@@ -27,11 +27,11 @@ struct PipelineOptions {
 };
 
 enum class Action {
-  kRunStage,      // run stage(); report OnStageSucceeded / OnStageFailed
-  kWatchTick,     // probe the new instance; report OnWatchHealthFailed or OnTick
-  kSwitchBack,    // point the gateway back at the old instance, then stop the new one
-  kDiscardNew,    // stop whatever the deployment started; the old one keeps serving
-  kFinish,        // nothing left to do; status() is terminal
+  kRunStage,    // run stage(); report OnStageSucceeded / OnStageFailed
+  kWatchTick,   // probe the new instance; report OnWatchHealthFailed or OnTick
+  kSwitchBack,  // point the gateway back at the old instance, then stop the new one
+  kDiscardNew,  // stop whatever the deployment started; the old one keeps serving
+  kFinish,      // nothing left to do; status() is terminal
 };
 const char* ToString(Action a);
 

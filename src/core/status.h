@@ -10,17 +10,17 @@ namespace slipway {
 
 enum class Code {
   kOk,
-  kInvalid,      // caller sent something malformed (HTTP 400, CLI exit 2)
-  kUnauthorized, // bad or missing credentials or signature (401)
-  kForbidden,    // authenticated but not allowed (403)
-  kNotFound,     // (404)
-  kConflict,     // state forbids it, or duplicate (409)
-  kTooLarge,     // body or input over its cap (413)
-  kUnhealthy,    // an instance did not pass its health checks
-  kUnavailable,  // a dependency (process, daemon, network) could not be reached (503)
-  kTimeout,      // a deadline passed
+  kInvalid,       // caller sent something malformed (HTTP 400, CLI exit 2)
+  kUnauthorized,  // bad or missing credentials or signature (401)
+  kForbidden,     // authenticated but not allowed (403)
+  kNotFound,      // (404)
+  kConflict,      // state forbids it, or duplicate (409)
+  kTooLarge,      // body or input over its cap (413)
+  kUnhealthy,     // an instance did not pass its health checks
+  kUnavailable,   // a dependency (process, daemon, network) could not be reached (503)
+  kTimeout,       // a deadline passed
   kCancelled,
-  kInternal,     // a broken invariant or an unexpected environment failure (500)
+  kInternal,  // a broken invariant or an unexpected environment failure (500)
 };
 
 const char* ToString(Code code);
@@ -42,18 +42,28 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status Invalid(std::string m) { return {Code::kInvalid, std::move(m)}; }
-inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
-inline Status Conflict(std::string m) { return {Code::kConflict, std::move(m)}; }
-inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
-inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status Invalid(std::string m) {
+  return {Code::kInvalid, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {Code::kNotFound, std::move(m)};
+}
+inline Status Conflict(std::string m) {
+  return {Code::kConflict, std::move(m)};
+}
+inline Status Unavailable(std::string m) {
+  return {Code::kUnavailable, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {Code::kInternal, std::move(m)};
+}
 
 // A value or the Status that explains why there is none. REQUIRES: a Status passed in is
 // not ok (an ok Status without a value is a programming error).
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok());
   }

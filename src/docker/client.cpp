@@ -76,8 +76,10 @@ class JsonMessages {
       return;
     }
     std::string text;
-    if (j.contains("stream") && j["stream"].is_string()) text = j["stream"];
-    else if (j.contains("status") && j["status"].is_string()) text = j["status"];
+    if (j.contains("stream") && j["stream"].is_string())
+      text = j["stream"];
+    else if (j.contains("status") && j["status"].is_string())
+      text = j["status"];
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     if (text.empty()) return;
     streamed_.push_back(text);
@@ -106,14 +108,15 @@ Result<Client> Client::Connect() {
   std::string url = host && *host ? host : "unix:///var/run/docker.sock";
   if (url.rfind("tcp://", 0) == 0) url = "http://" + url.substr(6);
   std::string base;
-  if (!net::ParseUrl(url, c.endpoint_, base)) return Invalid("DOCKER_HOST '" + url + "' is not unix:// or tcp://");
+  if (!net::ParseUrl(url, c.endpoint_, base))
+    return Invalid("DOCKER_HOST '" + url + "' is not unix:// or tcp://");
   net::ClientRequest req;
   req.target = "/version";
   req.timeout = std::chrono::seconds(5);
   auto res = net::HttpCall(c.endpoint_, req);
   if (!res.ok()) {
-    return Unavailable("the Docker daemon is not reachable at " + c.where() + " (is dockerd running?): " +
-                       res.status().message());
+    return Unavailable("the Docker daemon is not reachable at " + c.where() +
+                       " (is dockerd running?): " + res.status().message());
   }
   auto j = json::parse(res->body, nullptr, false);
   std::string server = j.is_object() ? j.value("ApiVersion", "1.41") : "1.41";
@@ -138,7 +141,8 @@ Result<json> Client::Call(const std::string& method, const std::string& path, co
   }
   auto res = net::HttpCall(endpoint_, req);
   if (!res.ok()) {
-    return Unavailable("the Docker daemon is not reachable at " + where() + ": " + res.status().message());
+    return Unavailable("the Docker daemon is not reachable at " + where() + ": " +
+                       res.status().message());
   }
   if (res->status >= 300 && res->status != 304) return MapError(*res, method + " " + path);
   if (res->body.empty()) return json::object();
@@ -146,7 +150,9 @@ Result<json> Client::Call(const std::string& method, const std::string& path, co
   return j.is_discarded() ? json(res->body) : j;
 }
 
-Status Client::Ping() const { return Call("GET", "/_ping").status(); }
+Status Client::Ping() const {
+  return Call("GET", "/_ping").status();
+}
 
 Status Client::BuildImage(const std::string& context_dir, const std::string& dockerfile,
                           const std::string& tag, const LineSink& sink) const {
@@ -161,19 +167,23 @@ Status Client::BuildImage(const std::string& context_dir, const std::string& doc
   auto tar = os::Run(spec, [&](os::OutputStream, std::string_view l) { sink(std::string(l)); });
   auto context = ReadFile(tar_path);
   unlink(tar_path.c_str());
-  if (!tar.ok() || tar->exit_code != 0 || !context.ok()) return Unavailable("cannot pack the build context " + context_dir);
+  if (!tar.ok() || tar->exit_code != 0 || !context.ok())
+    return Unavailable("cannot pack the build context " + context_dir);
   net::ClientRequest req;
   req.method = "POST";
-  req.target = fmt::format("/v{}/build?t={}&dockerfile={}&rm=1&forcerm=1", version_, net::PercentEncode(tag),
-                           net::PercentEncode(dockerfile));
+  req.target = fmt::format("/v{}/build?t={}&dockerfile={}&rm=1&forcerm=1", version_,
+                           net::PercentEncode(tag), net::PercentEncode(dockerfile));
   req.body = std::move(*context);
   req.headers.push_back({"Content-Type", "application/x-tar"});
   req.timeout = std::chrono::minutes(30);
   JsonMessages messages(sink);
   auto res = net::HttpStream(endpoint_, req, [&](std::string_view d) { return messages.Feed(d); });
   messages.Finish();
-  if (!res.ok()) return Unavailable("image build interrupted: the Docker daemon at " + where() + " went away (" + res.status().message() + ")");
-  if (res->status >= 300) return Invalid("image build refused: HTTP " + std::to_string(res->status));
+  if (!res.ok())
+    return Unavailable("image build interrupted: the Docker daemon at " + where() + " went away (" +
+                       res.status().message() + ")");
+  if (res->status >= 300)
+    return Invalid("image build refused: HTTP " + std::to_string(res->status));
   if (!messages.error().empty()) return Invalid("image build failed: " + messages.error());
   return Status::Ok();
 }
@@ -190,8 +200,11 @@ Result<std::string> Client::LoadImage(const std::string& tar_path, const LineSin
   JsonMessages messages(sink);
   auto res = net::HttpStream(endpoint_, req, [&](std::string_view d) { return messages.Feed(d); });
   messages.Finish();
-  if (!res.ok()) return Unavailable("image load interrupted: the Docker daemon at " + where() + " went away");
-  if (res->status >= 300) return Invalid("image load refused (HTTP " + std::to_string(res->status) + "): is " + tar_path + " a docker save tarball?");
+  if (!res.ok())
+    return Unavailable("image load interrupted: the Docker daemon at " + where() + " went away");
+  if (res->status >= 300)
+    return Invalid("image load refused (HTTP " + std::to_string(res->status) + "): is " + tar_path +
+                   " a docker save tarball?");
   if (!messages.error().empty()) return Invalid("image load failed: " + messages.error());
   for (const auto& text : messages.streamed()) {
     for (const char* prefix : {"Loaded image: ", "Loaded image ID: "}) {
@@ -206,9 +219,10 @@ Result<std::string> Client::LoadImage(const std::string& tar_path, const LineSin
   return Invalid("image load reported no image: is " + tar_path + " a docker save tarball?");
 }
 
-Status Client::TagImage(const std::string& image, const std::string& repo, const std::string& tag) const {
-  return Call("POST", fmt::format("/images/{}/tag?repo={}&tag={}", net::PercentEncode(image), net::PercentEncode(repo),
-                                  net::PercentEncode(tag)))
+Status Client::TagImage(const std::string& image, const std::string& repo,
+                        const std::string& tag) const {
+  return Call("POST", fmt::format("/images/{}/tag?repo={}&tag={}", net::PercentEncode(image),
+                                  net::PercentEncode(repo), net::PercentEncode(tag)))
       .status();
 }
 
@@ -231,7 +245,8 @@ Status Client::StartContainer(const std::string& id) const {
 }
 
 Status Client::StopContainer(const std::string& id, int grace_seconds) const {
-  return Call("POST", fmt::format("/containers/{}/stop?t={}", id, grace_seconds), nullptr, (grace_seconds + 30) * 1000)
+  return Call("POST", fmt::format("/containers/{}/stop?t={}", id, grace_seconds), nullptr,
+              (grace_seconds + 30) * 1000)
       .status();
 }
 
@@ -284,13 +299,16 @@ Result<std::vector<ContainerSummary>> Client::ListContainers(const std::string& 
 std::vector<std::string> DemuxLogs(const std::string& raw) {
   std::string text;
   std::size_t i = 0;
-  bool framed = raw.size() >= 8 && (raw[0] == 1 || raw[0] == 2) && raw[1] == 0 && raw[2] == 0 && raw[3] == 0;
+  bool framed =
+      raw.size() >= 8 && (raw[0] == 1 || raw[0] == 2) && raw[1] == 0 && raw[2] == 0 && raw[3] == 0;
   if (!framed) {
     text = raw;
   } else {
     while (i + 8 <= raw.size()) {
-      std::size_t len = (static_cast<unsigned char>(raw[i + 4]) << 24) | (static_cast<unsigned char>(raw[i + 5]) << 16) |
-                        (static_cast<unsigned char>(raw[i + 6]) << 8) | static_cast<unsigned char>(raw[i + 7]);
+      std::size_t len = (static_cast<unsigned char>(raw[i + 4]) << 24) |
+                        (static_cast<unsigned char>(raw[i + 5]) << 16) |
+                        (static_cast<unsigned char>(raw[i + 6]) << 8) |
+                        static_cast<unsigned char>(raw[i + 7]);
       text.append(raw, i + 8, len);
       i += 8 + len;
     }

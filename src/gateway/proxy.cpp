@@ -104,11 +104,13 @@ class ProxyImpl final : public Proxy {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options_.max_body);
       client.expires_after(options_.client_idle_timeout);
-      auto [rec, n] = co_await http::async_read(client, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      auto [rec, n] =
+          co_await http::async_read(client, buffer, parser, asio::as_tuple(asio::use_awaitable));
       (void)n;
       if (rec) {
         if (rec == http::error::body_limit) {
-          co_await Send(client, Page(413, "Payload Too Large", "The request body is too large.", 11));
+          co_await Send(client,
+                        Page(413, "Payload Too Large", "The request body is too large.", 11));
         }
         break;
       }
@@ -121,7 +123,8 @@ class ProxyImpl final : public Proxy {
     client.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  static asio::awaitable<bool> Send(beast::tcp_stream& client, http::response<http::string_body> res) {
+  static asio::awaitable<bool> Send(beast::tcp_stream& client,
+                                    http::response<http::string_body> res) {
     auto [ec, n] = co_await http::async_write(client, res, asio::as_tuple(asio::use_awaitable));
     (void)n;
     co_return !ec;
@@ -135,15 +138,16 @@ class ProxyImpl final : public Proxy {
     const Route* route = table->Match(host, req.target());
     unsigned version = req.version();
     if (!route) {
-      co_return co_await Send(client, Page(404, "Not Found",
-                                           "No app is routed for host '" + host + "'.", version)) &&
+      co_return co_await Send(
+          client, Page(404, "Not Found", "No app is routed for host '" + host + "'.", version)) &&
           keep_alive;
     }
     auto candidates = route->Candidates();
     if (candidates.empty()) {
-      co_return co_await Send(client, Page(503, "Service Unavailable",
-                                           "App '" + route->app + "' has no running release.",
-                                           version)) && keep_alive;
+      co_return co_await Send(client,
+                              Page(503, "Service Unavailable",
+                                   "App '" + route->app + "' has no running release.", version)) &&
+          keep_alive;
     }
     AddForwardedHeaders(req, client_ip, host);
     if (IsUpgrade(req)) {
@@ -165,19 +169,22 @@ class ProxyImpl final : public Proxy {
       target.BeginRequest();
       auto started = Clock::now();
       outcome = co_await Exchange(req, target);
-      target.EndRequest(outcome.response ? static_cast<int>(outcome.response->result_int()) : outcome.status,
-                        std::chrono::duration<double>(Clock::now() - started).count());
+      target.EndRequest(
+          outcome.response ? static_cast<int>(outcome.response->result_int()) : outcome.status,
+          std::chrono::duration<double>(Clock::now() - started).count());
       if (outcome.response) break;
       bool retry = outcome.nothing_sent || (idempotent && outcome.status == 502);
       if (!retry) break;
     }
     if (!outcome.response) {
-      co_return co_await Send(client, outcome.status == 504
-                                          ? Page(504, "Gateway Timeout", "The app did not answer in time.", version)
-                                          : Page(502, "Bad Gateway", outcome.nothing_sent
-                                                                         ? "The app's instance is not accepting connections."
-                                                                         : "The app closed the connection.",
-                                                 version)) &&
+      co_return co_await Send(
+          client,
+          outcome.status == 504
+              ? Page(504, "Gateway Timeout", "The app did not answer in time.", version)
+              : Page(502, "Bad Gateway",
+                     outcome.nothing_sent ? "The app's instance is not accepting connections."
+                                          : "The app closed the connection.",
+                     version)) &&
           keep_alive;
     }
     auto& res = *outcome.response;
@@ -207,8 +214,9 @@ class ProxyImpl final : public Proxy {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(target.host(), ec);
     if (ec) co_return std::nullopt;
-    auto [cec] = co_await stream.async_connect(tcp::endpoint(address, static_cast<unsigned short>(target.port())),
-                                               asio::as_tuple(asio::use_awaitable));
+    auto [cec] = co_await stream.async_connect(
+        tcp::endpoint(address, static_cast<unsigned short>(target.port())),
+        asio::as_tuple(asio::use_awaitable));
     if (cec) co_return std::nullopt;
     stream.socket().set_option(tcp::no_delay(true), ec);
     co_return stream.release_socket();
@@ -245,20 +253,23 @@ class ProxyImpl final : public Proxy {
       }
       beast::tcp_stream upstream(std::move(*socket));
       upstream.expires_after(options_.upstream_timeout);
-      auto [wec, wn] = co_await http::async_write(upstream, req, asio::as_tuple(asio::use_awaitable));
+      auto [wec, wn] =
+          co_await http::async_write(upstream, req, asio::as_tuple(asio::use_awaitable));
       (void)wn;
       beast::flat_buffer ubuf;
       http::response_parser<http::string_body> parser;
       parser.body_limit(options_.max_body);
       boost::system::error_code rec;
       if (!wec) {
-        auto [ec2, rn] = co_await http::async_read(upstream, ubuf, parser, asio::as_tuple(asio::use_awaitable));
+        auto [ec2, rn] =
+            co_await http::async_read(upstream, ubuf, parser, asio::as_tuple(asio::use_awaitable));
         (void)rn;
         rec = ec2;
       }
       boost::system::error_code err = wec ? wec : rec;
       if (err) {
-        if (pooled && !parser.got_some() && err != beast::error::timeout) continue;  // stale keep-alive
+        if (pooled && !parser.got_some() && err != beast::error::timeout)
+          continue;  // stale keep-alive
         out.status = err == beast::error::timeout ? 504 : 502;
         co_return out;
       }
@@ -279,7 +290,9 @@ class ProxyImpl final : public Proxy {
     auto socket = co_await Connect(target);
     if (!socket) {
       status = 502;
-      co_await Send(client, Page(502, "Bad Gateway", "The app's instance is not accepting connections.", req.version()));
+      co_await Send(client,
+                    Page(502, "Bad Gateway", "The app's instance is not accepting connections.",
+                         req.version()));
       co_return false;
     }
     beast::tcp_stream upstream(std::move(*socket));
@@ -290,19 +303,22 @@ class ProxyImpl final : public Proxy {
     http::response_parser<http::empty_body> parser;
     boost::system::error_code rec;
     if (!wec) {
-      auto [ec2, rn] = co_await http::async_read_header(upstream, ubuf, parser, asio::as_tuple(asio::use_awaitable));
+      auto [ec2, rn] = co_await http::async_read_header(upstream, ubuf, parser,
+                                                        asio::as_tuple(asio::use_awaitable));
       (void)rn;
       rec = ec2;
     }
     if (wec || rec) {
       status = 502;
-      co_await Send(client, Page(502, "Bad Gateway", "The app refused the upgrade.", req.version()));
+      co_await Send(client,
+                    Page(502, "Bad Gateway", "The app refused the upgrade.", req.version()));
       co_return false;
     }
     auto res = parser.release();
     status = static_cast<int>(res.result_int());
     http::response_serializer<http::empty_body> sr{res};
-    auto [hec, hn] = co_await http::async_write_header(client, sr, asio::as_tuple(asio::use_awaitable));
+    auto [hec, hn] =
+        co_await http::async_write_header(client, sr, asio::as_tuple(asio::use_awaitable));
     (void)hn;
     if (hec || status != 101) co_return false;
     upstream.expires_never();
@@ -321,9 +337,11 @@ class ProxyImpl final : public Proxy {
   static asio::awaitable<void> Pipe(tcp::socket& from, tcp::socket& to) {
     std::array<char, 16384> buf;
     for (;;) {
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await from.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
       if (ec) break;
-      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), asio::as_tuple(asio::use_awaitable));
+      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n),
+                                                  asio::as_tuple(asio::use_awaitable));
       (void)wn;
       if (wec) break;
     }
@@ -349,36 +367,47 @@ Result<std::unique_ptr<Proxy>> Proxy::Create(ProxyOptions options, const Router&
 
 void RenderTargetMetrics(const Router& router, std::string& out) {
   auto table = router.Snapshot();
-  out += "# HELP slipway_gateway_requests_total Requests the gateway forwarded, per app and target.\n"
-         "# TYPE slipway_gateway_requests_total counter\n";
+  out +=
+      "# HELP slipway_gateway_requests_total Requests the gateway forwarded, per app and target.\n"
+      "# TYPE slipway_gateway_requests_total counter\n";
   std::string errors, inflight, latency;
   for (const auto& r : table->routes()) {
     std::vector<std::shared_ptr<Target>> targets = r.pool;
     if (r.target) targets.push_back(r.target);
     for (const auto& tp : targets) {
-    const Target& t = *tp;
-    auto labels = fmt::format("app=\"{}\",target=\"{}\"", r.app, t.id());
-    out += fmt::format("slipway_gateway_requests_total{{{}}} {}\n", labels, t.requests());
-    errors += fmt::format("slipway_gateway_errors_total{{{}}} {}\n", labels, t.errors());
-    inflight += fmt::format("slipway_gateway_inflight{{{}}} {}\n", labels, t.inflight());
-    std::int64_t cumulative = 0;
-    for (std::size_t i = 0; i < Target::kBuckets.size(); ++i) {
-      cumulative += t.bucket(i);
-      latency += fmt::format("slipway_gateway_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
-                             labels, Target::kBuckets[i], cumulative);
-    }
-    latency += fmt::format("slipway_gateway_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n",
-                           labels, t.requests());
-    latency += fmt::format("slipway_gateway_request_duration_seconds_sum{{{}}} {}\n", labels, t.latency_sum());
-    latency += fmt::format("slipway_gateway_request_duration_seconds_count{{{}}} {}\n", labels, t.requests());
+      const Target& t = *tp;
+      auto labels = fmt::format("app=\"{}\",target=\"{}\"", r.app, t.id());
+      out += fmt::format("slipway_gateway_requests_total{{{}}} {}\n", labels, t.requests());
+      errors += fmt::format("slipway_gateway_errors_total{{{}}} {}\n", labels, t.errors());
+      inflight += fmt::format("slipway_gateway_inflight{{{}}} {}\n", labels, t.inflight());
+      std::int64_t cumulative = 0;
+      for (std::size_t i = 0; i < Target::kBuckets.size(); ++i) {
+        cumulative += t.bucket(i);
+        latency +=
+            fmt::format("slipway_gateway_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
+                        labels, Target::kBuckets[i], cumulative);
+      }
+      latency +=
+          fmt::format("slipway_gateway_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n",
+                      labels, t.requests());
+      latency += fmt::format("slipway_gateway_request_duration_seconds_sum{{{}}} {}\n", labels,
+                             t.latency_sum());
+      latency += fmt::format("slipway_gateway_request_duration_seconds_count{{{}}} {}\n", labels,
+                             t.requests());
     }
   }
-  out += "# HELP slipway_gateway_errors_total Forwarded requests answered with a 5xx.\n"
-         "# TYPE slipway_gateway_errors_total counter\n" + errors;
-  out += "# HELP slipway_gateway_inflight Requests in flight per target.\n"
-         "# TYPE slipway_gateway_inflight gauge\n" + inflight;
-  out += "# HELP slipway_gateway_request_duration_seconds Gateway request latency.\n"
-         "# TYPE slipway_gateway_request_duration_seconds histogram\n" + latency;
+  out +=
+      "# HELP slipway_gateway_errors_total Forwarded requests answered with a 5xx.\n"
+      "# TYPE slipway_gateway_errors_total counter\n" +
+      errors;
+  out +=
+      "# HELP slipway_gateway_inflight Requests in flight per target.\n"
+      "# TYPE slipway_gateway_inflight gauge\n" +
+      inflight;
+  out +=
+      "# HELP slipway_gateway_request_duration_seconds Gateway request latency.\n"
+      "# TYPE slipway_gateway_request_duration_seconds histogram\n" +
+      latency;
 }
 
 }  // namespace slipway::gateway

@@ -8,7 +8,8 @@ namespace slipway::gateway {
 namespace {
 std::string Lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return out;
 }
 
@@ -79,7 +80,9 @@ std::shared_ptr<Target> Router::Switch(const std::string& app, std::shared_ptr<T
 }
 
 std::vector<std::shared_ptr<Target>> Route::Candidates() const {
-  if (pool.empty()) return target ? std::vector<std::shared_ptr<Target>>{target} : std::vector<std::shared_ptr<Target>>{};
+  if (pool.empty())
+    return target ? std::vector<std::shared_ptr<Target>>{target}
+                  : std::vector<std::shared_ptr<Target>>{};
   std::size_t start = next->fetch_add(1, std::memory_order_relaxed) % pool.size();
   std::vector<std::shared_ptr<Target>> out;
   out.reserve(pool.size());
@@ -97,7 +100,8 @@ bool Router::SetPool(const std::string& app, std::vector<std::shared_ptr<Target>
     r.pool = pool;
     found = true;
   }
-  if (found) table_.store(std::make_shared<const RouteTable>(std::move(routes)), std::memory_order_release);
+  if (found)
+    table_.store(std::make_shared<const RouteTable>(std::move(routes)), std::memory_order_release);
   return found;
 }
 

@@ -23,7 +23,8 @@ struct Route {
   // Several equivalent targets (the tasks of a swarm service), used round-robin instead of
   // `target` when not empty.
   std::vector<std::shared_ptr<Target>> pool;
-  std::shared_ptr<std::atomic<std::uint64_t>> next = std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::shared_ptr<std::atomic<std::uint64_t>> next =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
 
   bool empty() const { return !target && pool.empty(); }
   // The targets to try for one request, the preferred one first.
@@ -47,7 +48,9 @@ class Router {
  public:
   Router() : table_(std::make_shared<const RouteTable>(std::vector<Route>{})) {}
 
-  std::shared_ptr<const RouteTable> Snapshot() const { return table_.load(std::memory_order_acquire); }
+  std::shared_ptr<const RouteTable> Snapshot() const {
+    return table_.load(std::memory_order_acquire);
+  }
 
   // Adds or replaces the app's route. Returns the target it replaced (null when none), so
   // the caller can drain it.

@@ -28,7 +28,7 @@ class Target {
   std::int64_t errors() const { return errors_.load(std::memory_order_relaxed); }
   double latency_sum() const { return latency_micros_.load(std::memory_order_relaxed) / 1e6; }
   static constexpr std::array<double, 10> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                      0.05,  0.1,    0.25,  1,     5};
+                                                      0.05,  0.1,    0.25,  1,    5};
   std::int64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
 
   // Opaque per-target state owned by the proxy (its idle connection pool), created on

@@ -42,7 +42,8 @@ Status WriteAskpass(const std::string& path) {
          "  *) printf '%s\\n' \"$SLIPWAY_GIT_PASSWORD\" ;;\n"
          "esac\n";
   out.close();
-  if (!out || chmod(path.c_str(), 0700) != 0) return Unavailable("cannot write askpass helper " + path);
+  if (!out || chmod(path.c_str(), 0700) != 0)
+    return Unavailable("cannot write askpass helper " + path);
   return Status::Ok();
 }
 
@@ -89,7 +90,9 @@ Status Fetch(const Remote& remote, const FetchOptions& options, const os::LineSi
   if (!fs::exists(fs::path(options.cache_dir) / "HEAD")) {
     std::error_code ec;
     fs::create_directories(options.cache_dir, ec);
-    if (auto s = RunGit({"init", "--quiet", "--bare", options.cache_dir}, spec, redacted, run); !s.ok()) return s;
+    if (auto s = RunGit({"init", "--quiet", "--bare", options.cache_dir}, spec, redacted, run);
+        !s.ok())
+      return s;
   }
   if (!remote.username.empty()) {
     spec.env["GIT_ASKPASS"] = options.askpass_path;
@@ -109,7 +112,8 @@ Result<std::string> Resolve(const std::string& cache_dir, const std::string& ref
   };
   auto s = RunGit({"-C", cache_dir, "rev-parse", "--verify", "--quiet", ref + "^{commit}"},
                   BaseSpec(), capture, {std::chrono::seconds(30), nullptr});
-  if (!s.ok() || sha.size() != 40) return NotFound("'" + ref + "' names no commit in the repository");
+  if (!s.ok() || sha.size() != 40)
+    return NotFound("'" + ref + "' names no commit in the repository");
   return sha;
 }
 
@@ -120,8 +124,10 @@ Status Export(const std::string& cache_dir, const std::string& commit, const std
   fs::create_directories(dest, ec);
   if (ec) return Unavailable("cannot create " + dest + ": " + ec.message());
   os::CommandSpec spec = BaseSpec();
-  spec.argv = {"/bin/sh", "-c", "set -e; git -C \"$1\" archive --format=tar \"$2\" | tar -x -C \"$3\"",
-               "export", cache_dir, commit, dest};
+  spec.argv = {
+      "/bin/sh", "-c",      "set -e; git -C \"$1\" archive --format=tar \"$2\" | tar -x -C \"$3\"",
+      "export",  cache_dir, commit,
+      dest};
   auto result = os::Run(spec, sink, {std::chrono::minutes(5), nullptr});
   if (!result.ok()) return result.status();
   if (result->exit_code != 0) return Unavailable("git archive of " + commit + " failed");

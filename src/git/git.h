@@ -23,8 +23,8 @@ Remote ParseRemote(const std::string& url);
 std::string RedactUrl(const std::string& url);
 
 struct FetchOptions {
-  std::string cache_dir;       // bare mirror, created on first use
-  std::string askpass_path;    // helper script (see WriteAskpass)
+  std::string cache_dir;     // bare mirror, created on first use
+  std::string askpass_path;  // helper script (see WriteAskpass)
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -37,7 +37,8 @@ class Reader {
     }
     if (!node.IsSequence()) Fail(node, key + ": expected a list of shell commands");
     for (const auto& item : node) {
-      if (!item.IsScalar() || item.Scalar().empty()) Fail(item, key + ": each step must be a command string");
+      if (!item.IsScalar() || item.Scalar().empty())
+        Fail(item, key + ": each step must be a command string");
       out.push_back(item.Scalar());
     }
     return out;
@@ -57,13 +58,15 @@ class Reader {
     char* end = nullptr;
     long v = std::strtol(s.c_str(), &end, 10);
     if (s.empty() || *end != '\0' || v < min || v > max) {
-      Fail(node, key + ": expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+      Fail(node, key + ": expected a whole number from " + std::to_string(min) + " to " +
+                     std::to_string(max));
     }
     return static_cast<int>(v);
   }
 
   // Rejects keys outside `allowed`, so a typo is an error and not a silent default.
-  static void Keys(const YAML::Node& node, const std::string& where, const std::set<std::string>& allowed) {
+  static void Keys(const YAML::Node& node, const std::string& where,
+                   const std::set<std::string>& allowed) {
     if (!node.IsMap()) Fail(node, (where.empty() ? "manifest" : where) + ": expected a mapping");
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
@@ -84,44 +87,54 @@ void ReadContainer(const YAML::Node& run, Manifest& m) {
     ++sources;
     std::string v = Reader::Scalar(run[key], std::string("run.") + key);
     if (v.empty()) Reader::Fail(run[key], std::string("run.") + key + ": must not be empty");
-    (std::string(key) == "dockerfile" ? m.dockerfile : std::string(key) == "image" ? m.image : m.image_tar) = v;
+    (std::string(key) == "dockerfile" ? m.dockerfile
+     : std::string(key) == "image"    ? m.image
+                                      : m.image_tar) = v;
   }
-  if (sources != 1) Reader::Fail(run, "run: a container needs exactly one of dockerfile, image_tar or image");
+  if (sources != 1)
+    Reader::Fail(run, "run: a container needs exactly one of dockerfile, image_tar or image");
   if (run["port"]) m.container_port = Reader::Int(run["port"], "run.port", 1, 65535);
   if (run["host_ip"]) m.host_ip = Reader::Scalar(run["host_ip"], "run.host_ip");
-  if (run["memory"] && (!run["memory"].IsScalar() || !ParseBytes(run["memory"].Scalar(), m.memory_bytes))) {
+  if (run["memory"] &&
+      (!run["memory"].IsScalar() || !ParseBytes(run["memory"].Scalar(), m.memory_bytes))) {
     Reader::Fail(run["memory"], "run.memory: expected a size like 256MiB");
   }
   if (run["cpus"]) {
     const auto& n = run["cpus"];
     char* end = nullptr;
     m.cpus = n.IsScalar() ? std::strtod(n.Scalar().c_str(), &end) : -1;
-    if (!n.IsScalar() || *end != '\0' || m.cpus <= 0 || m.cpus > 1024) Reader::Fail(n, "run.cpus: expected a positive number like 0.5");
+    if (!n.IsScalar() || *end != '\0' || m.cpus <= 0 || m.cpus > 1024)
+      Reader::Fail(n, "run.cpus: expected a positive number like 0.5");
   }
   if (run["volumes"]) {
     m.volumes = Reader::Steps(run["volumes"], "run.volumes");
     for (std::size_t i = 0; i < m.volumes.size(); ++i) {
-      if (m.volumes[i].find(':') == std::string::npos) Reader::Fail(run["volumes"][i], "run.volumes: expected host:container");
+      if (m.volumes[i].find(':') == std::string::npos)
+        Reader::Fail(run["volumes"][i], "run.volumes: expected host:container");
     }
   }
   if (run["restart"]) {
     m.restart = Reader::Scalar(run["restart"], "run.restart");
-    if (m.restart != "no" && m.restart != "always" && m.restart != "unless-stopped" && m.restart != "on-failure") {
-      Reader::Fail(run["restart"], "run.restart: expected no, always, unless-stopped or on-failure");
+    if (m.restart != "no" && m.restart != "always" && m.restart != "unless-stopped" &&
+        m.restart != "on-failure") {
+      Reader::Fail(run["restart"],
+                   "run.restart: expected no, always, unless-stopped or on-failure");
     }
   }
 }
 
 void ReadSwarm(const YAML::Node& run, Manifest& m) {
   for (const char* key : {"volumes", "restart", "host_ip"}) {
-    if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": does not apply to runtime: swarm");
+    if (run[key])
+      Reader::Fail(run[key], std::string("run.") + key + ": does not apply to runtime: swarm");
   }
   if (run["replicas"]) m.replicas = Reader::Int(run["replicas"], "run.replicas", 1, 1000);
   if (run["constraints"]) m.constraints = Reader::Steps(run["constraints"], "run.constraints");
   if (run["healthcheck"]) m.healthcheck = Reader::Steps(run["healthcheck"], "run.healthcheck");
   if (const auto& u = run["update"]) {
     Reader::Keys(u, "run.update", {"parallelism", "delay", "monitor", "order"});
-    if (u["parallelism"]) m.update_parallelism = Reader::Int(u["parallelism"], "run.update.parallelism", 0, 1000);
+    if (u["parallelism"])
+      m.update_parallelism = Reader::Int(u["parallelism"], "run.update.parallelism", 0, 1000);
     if (u["delay"]) m.update_delay = Reader::Duration(u["delay"], "run.update.delay");
     if (u["monitor"]) m.update_monitor = Reader::Duration(u["monitor"], "run.update.monitor");
     if (u["order"]) {
@@ -134,17 +147,21 @@ void ReadSwarm(const YAML::Node& run, Manifest& m) {
 }
 
 void ReadRun(const YAML::Node& run, Manifest& m) {
-  Reader::Keys(run, "run", {"runtime", "command", "dockerfile", "image_tar", "image", "port", "host_ip", "memory",
-                            "cpus", "volumes", "restart", "replicas", "constraints", "healthcheck", "update"});
+  Reader::Keys(
+      run, "run",
+      {"runtime", "command", "dockerfile", "image_tar", "image", "port", "host_ip", "memory",
+       "cpus", "volumes", "restart", "replicas", "constraints", "healthcheck", "update"});
   if (run["runtime"]) {
     m.runtime = Reader::Scalar(run["runtime"], "run.runtime");
     if (m.runtime != "process" && m.runtime != "container" && m.runtime != "swarm") {
-      Reader::Fail(run["runtime"], "run.runtime: '" + m.runtime + "' is not supported (expected process, container or swarm)");
+      Reader::Fail(run["runtime"], "run.runtime: '" + m.runtime +
+                                       "' is not supported (expected process, container or swarm)");
     }
   }
   if (m.runtime != "swarm") {
     for (const char* key : {"replicas", "constraints", "healthcheck", "update"}) {
-      if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: swarm");
+      if (run[key])
+        Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: swarm");
     }
   }
   if (m.is_image_runtime()) {
@@ -153,8 +170,11 @@ void ReadRun(const YAML::Node& run, Manifest& m) {
     if (run["command"]) m.command = Reader::Scalar(run["command"], "run.command");
     return;
   }
-  for (const char* key : {"dockerfile", "image_tar", "image", "port", "host_ip", "memory", "cpus", "volumes", "restart"}) {
-    if (run[key]) Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: container or swarm");
+  for (const char* key : {"dockerfile", "image_tar", "image", "port", "host_ip", "memory", "cpus",
+                          "volumes", "restart"}) {
+    if (run[key])
+      Reader::Fail(run[key],
+                   std::string("run.") + key + ": only applies to runtime: container or swarm");
   }
   if (!run["command"]) Reader::Fail(run, "run.command: required");
   m.command = Reader::Scalar(run["command"], "run.command");
@@ -165,7 +185,8 @@ void ReadHealth(const YAML::Node& h, Manifest& m) {
   Reader::Keys(h, "health", {"path", "timeout", "max_latency", "max_memory", "probes"});
   if (h["path"]) {
     m.health_path = Reader::Scalar(h["path"], "health.path");
-    if (m.health_path.empty() || m.health_path[0] != '/') Reader::Fail(h["path"], "health.path: must start with /");
+    if (m.health_path.empty() || m.health_path[0] != '/')
+      Reader::Fail(h["path"], "health.path: must start with /");
   }
   if (h["timeout"]) m.health_timeout = Reader::Duration(h["timeout"], "health.timeout");
   if (h["max_latency"]) m.max_latency = Reader::Duration(h["max_latency"], "health.max_latency");
@@ -179,8 +200,10 @@ void ReadHealth(const YAML::Node& h, Manifest& m) {
 
 void ReadDeploy(const YAML::Node& d, Manifest& m) {
   Reader::Keys(d, "deploy", {"watch_window", "drain_timeout", "timeout"});
-  if (d["watch_window"]) m.watch_window = Reader::Duration(d["watch_window"], "deploy.watch_window");
-  if (d["drain_timeout"]) m.drain_timeout = Reader::Duration(d["drain_timeout"], "deploy.drain_timeout");
+  if (d["watch_window"])
+    m.watch_window = Reader::Duration(d["watch_window"], "deploy.watch_window");
+  if (d["drain_timeout"])
+    m.drain_timeout = Reader::Duration(d["drain_timeout"], "deploy.drain_timeout");
   if (d["timeout"]) m.deploy_timeout = Reader::Duration(d["timeout"], "deploy.timeout");
 }
 
@@ -207,7 +230,8 @@ Manifest Read(const YAML::Node& root) {
   if (root["health"]) ReadHealth(root["health"], m);
   if (root["release"]) {
     Reader::Keys(root["release"], "release", {"keep"});
-    if (root["release"]["keep"]) m.keep = Reader::Int(root["release"]["keep"], "release.keep", 1, 100);
+    if (root["release"]["keep"])
+      m.keep = Reader::Int(root["release"]["keep"], "release.keep", 1, 100);
   }
   if (root["deploy"]) ReadDeploy(root["deploy"], m);
   if (root["env"]) ReadEnv(root["env"], m);
@@ -245,7 +269,8 @@ Result<Manifest> LoadManifest(const std::string& path) {
 
 bool ParseDuration(const std::string& text, std::chrono::milliseconds& out) {
   std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
   if (i == 0) return false;
   double value = 0;
   try {
@@ -255,11 +280,16 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds& out) {
   }
   std::string unit = text.substr(i);
   double ms;
-  if (unit.empty() || unit == "s") ms = value * 1000;
-  else if (unit == "ms") ms = value;
-  else if (unit == "m") ms = value * 60'000;
-  else if (unit == "h") ms = value * 3'600'000;
-  else return false;
+  if (unit.empty() || unit == "s")
+    ms = value * 1000;
+  else if (unit == "ms")
+    ms = value;
+  else if (unit == "m")
+    ms = value * 60'000;
+  else if (unit == "h")
+    ms = value * 3'600'000;
+  else
+    return false;
   out = std::chrono::milliseconds(static_cast<long long>(ms));
   return true;
 }
@@ -272,8 +302,9 @@ bool ParseBytes(const std::string& text, long long& out) {
   std::string unit = text.substr(i);
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   static const std::pair<const char*, long long> kUnits[] = {
-      {"", 1}, {"b", 1}, {"k", 1024}, {"kb", 1000}, {"kib", 1024}, {"m", 1 << 20},
-      {"mb", 1000000}, {"mib", 1 << 20}, {"g", 1LL << 30}, {"gb", 1000000000}, {"gib", 1LL << 30}};
+      {"", 1},          {"b", 1},           {"k", 1024},       {"kb", 1000},
+      {"kib", 1024},    {"m", 1 << 20},     {"mb", 1000000},   {"mib", 1 << 20},
+      {"g", 1LL << 30}, {"gb", 1000000000}, {"gib", 1LL << 30}};
   for (const auto& [name, mult] : kUnits) {
     if (unit == name) {
       out = v * mult;
@@ -284,19 +315,37 @@ bool ParseBytes(const std::string& text, long long& out) {
 }
 
 std::string Manifest::ToJson() const {
-  nlohmann::json j = {{"app", app}, {"build", build}, {"test", test}, {"runtime", runtime},
-                      {"command", command}, {"health_path", health_path},
+  nlohmann::json j = {{"app", app},
+                      {"build", build},
+                      {"test", test},
+                      {"runtime", runtime},
+                      {"command", command},
+                      {"health_path", health_path},
                       {"health_timeout_ms", health_timeout.count()},
-                      {"max_latency_ms", max_latency.count()}, {"max_memory_bytes", max_memory_bytes},
-                      {"probes", probes}, {"keep", keep}, {"watch_window_ms", watch_window.count()},
+                      {"max_latency_ms", max_latency.count()},
+                      {"max_memory_bytes", max_memory_bytes},
+                      {"probes", probes},
+                      {"keep", keep},
+                      {"watch_window_ms", watch_window.count()},
                       {"drain_timeout_ms", drain_timeout.count()},
-                      {"deploy_timeout_ms", deploy_timeout.count()}, {"env", env},
-                      {"dockerfile", dockerfile}, {"image_tar", image_tar}, {"image", image},
-                      {"container_port", container_port}, {"host_ip", host_ip}, {"memory_bytes", memory_bytes},
-                      {"cpus", cpus}, {"volumes", volumes}, {"restart", restart}, {"replicas", replicas},
-                      {"constraints", constraints}, {"healthcheck", healthcheck},
-                      {"update_parallelism", update_parallelism}, {"update_delay_ms", update_delay.count()},
-                      {"update_monitor_ms", update_monitor.count()}, {"update_order", update_order}};
+                      {"deploy_timeout_ms", deploy_timeout.count()},
+                      {"env", env},
+                      {"dockerfile", dockerfile},
+                      {"image_tar", image_tar},
+                      {"image", image},
+                      {"container_port", container_port},
+                      {"host_ip", host_ip},
+                      {"memory_bytes", memory_bytes},
+                      {"cpus", cpus},
+                      {"volumes", volumes},
+                      {"restart", restart},
+                      {"replicas", replicas},
+                      {"constraints", constraints},
+                      {"healthcheck", healthcheck},
+                      {"update_parallelism", update_parallelism},
+                      {"update_delay_ms", update_delay.count()},
+                      {"update_monitor_ms", update_monitor.count()},
+                      {"update_order", update_order}};
   return j.dump();
 }
 

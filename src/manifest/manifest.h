@@ -45,8 +45,8 @@ struct Manifest {
   std::string restart = "unless-stopped";
   // runtime: swarm (image sources, port, memory and cpus as for containers).
   int replicas = 2;
-  std::vector<std::string> constraints;   // placement, e.g. "node.role==manager"
-  std::vector<std::string> healthcheck;   // argv run inside each task, e.g. ["/server", "--probe"]
+  std::vector<std::string> constraints;  // placement, e.g. "node.role==manager"
+  std::vector<std::string> healthcheck;  // argv run inside each task, e.g. ["/server", "--probe"]
   int update_parallelism = 1;
   std::chrono::milliseconds update_delay{0};
   std::chrono::milliseconds update_monitor{std::chrono::seconds(2)};

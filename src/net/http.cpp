@@ -8,7 +8,8 @@ namespace slipway::net {
 
 std::string HttpRequest::Header(std::string_view name) const {
   std::string key(name);
-  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(key.begin(), key.end(), key.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   auto it = headers.find(key);
   return it == headers.end() ? "" : it->second;
 }

@@ -1,10 +1,10 @@
 #include "net/http_client.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <array>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -22,7 +22,8 @@ http::request<http::string_body> BuildRequest(const Endpoint& ep, const ClientRe
   out.target(req.target);
   out.version(11);
   std::string host = req.host_header;
-  if (host.empty()) host = ep.unix_path.empty() ? ep.host + ":" + std::to_string(ep.port) : "localhost";
+  if (host.empty())
+    host = ep.unix_path.empty() ? ep.host + ":" + std::to_string(ep.port) : "localhost";
   out.set(http::field::host, host);
   out.set(http::field::user_agent, "slipway");
   out.set(http::field::connection, "close");
@@ -37,7 +38,8 @@ ClientResponse FromBeast(http::response<http::string_body>& in) {
   r.status = static_cast<int>(in.result_int());
   for (const auto& f : in) {
     std::string key(f.name_string());
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     r.headers[key] = std::string(f.value());
   }
   r.body = std::move(in.body());
@@ -58,7 +60,8 @@ Result<ClientResponse> Exchange(asio::io_context& ioc, Stream& stream, Connect c
   asio::steady_timer deadline(ioc, req.timeout);
   deadline.async_wait([&](boost::system::error_code ec) {
     if (ec) return;
-    failure = Status(Code::kTimeout, "no response within " + std::to_string(req.timeout.count()) + " ms");
+    failure =
+        Status(Code::kTimeout, "no response within " + std::to_string(req.timeout.count()) + " ms");
     boost::system::error_code ignored;
     stream.close(ignored);
   });
@@ -101,7 +104,8 @@ Result<ClientResponse> StreamExchange(asio::io_context& ioc, Stream& stream, Con
   asio::steady_timer deadline(ioc, req.timeout);
   deadline.async_wait([&](boost::system::error_code ec) {
     if (ec) return;
-    failure = Status(Code::kTimeout, "no complete response within " + std::to_string(req.timeout.count()) + " ms");
+    failure = Status(Code::kTimeout,
+                     "no complete response within " + std::to_string(req.timeout.count()) + " ms");
     boost::system::error_code ignored;
     stream.close(ignored);
   });
@@ -135,15 +139,16 @@ Result<ClientResponse> StreamExchange(asio::io_context& ioc, Stream& stream, Con
     if (ec) return fail("connect", ec);
     http::async_write(stream, request, [&](boost::system::error_code wec, std::size_t) {
       if (wec) return fail("send", wec);
-      http::async_read_header(stream, buffer, parser, [&](boost::system::error_code hec, std::size_t) {
-        if (hec) return fail("receive", hec);
-        if (parser.is_done()) {
-          done = true;
-          deadline.cancel();
-          return;
-        }
-        read_more();
-      });
+      http::async_read_header(stream, buffer, parser,
+                              [&](boost::system::error_code hec, std::size_t) {
+                                if (hec) return fail("receive", hec);
+                                if (parser.is_done()) {
+                                  done = true;
+                                  deadline.cancel();
+                                  return;
+                                }
+                                read_more();
+                              });
     });
   });
   ioc.run();
@@ -152,7 +157,8 @@ Result<ClientResponse> StreamExchange(asio::io_context& ioc, Stream& stream, Con
   r.status = static_cast<int>(parser.get().result_int());
   for (const auto& f : parser.get()) {
     std::string key(f.name_string());
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     r.headers[key] = std::string(f.value());
   }
   return r;
@@ -175,7 +181,8 @@ Result<ClientResponse> OnConnection(const Endpoint& ep, Exchange&& exchange) {
   if (ec) return Invalid("client supports IP addresses and localhost only, not '" + ep.host + "'");
   asio::ip::tcp::socket socket(ioc);
   auto connect = [&](auto handler) {
-    socket.async_connect(asio::ip::tcp::endpoint(address, static_cast<unsigned short>(ep.port)), handler);
+    socket.async_connect(asio::ip::tcp::endpoint(address, static_cast<unsigned short>(ep.port)),
+                         handler);
   };
   return exchange(ioc, socket, connect);
 }
@@ -188,7 +195,8 @@ Result<ClientResponse> HttpCall(const Endpoint& ep, const ClientRequest& req) {
   });
 }
 
-Result<ClientResponse> HttpStream(const Endpoint& ep, const ClientRequest& req, const BodySink& on_data) {
+Result<ClientResponse> HttpStream(const Endpoint& ep, const ClientRequest& req,
+                                  const BodySink& on_data) {
   return OnConnection(ep, [&](asio::io_context& ioc, auto& socket, auto connect) {
     return StreamExchange(ioc, socket, connect, ep, req, on_data);
   });

@@ -28,7 +28,8 @@ HttpRequest ToRequest(const http::request<http::string_body>& in, const std::str
   if (q != std::string::npos) r.query = ParseQuery(std::string_view(r.target).substr(q + 1));
   for (const auto& field : in) {
     std::string key(field.name_string());
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     r.headers[key] = std::string(field.value());
   }
   r.body = in.body();
@@ -36,7 +37,8 @@ HttpRequest ToRequest(const http::request<http::string_body>& in, const std::str
   return r;
 }
 
-http::response<http::string_body> ToBeast(const HttpResponse& out, unsigned version, bool keep_alive) {
+http::response<http::string_body> ToBeast(const HttpResponse& out, unsigned version,
+                                          bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(out.status), version};
   res.set(http::field::server, "slipway");
   res.set(http::field::content_type, out.content_type);
@@ -127,14 +129,16 @@ class HttpServerImpl final : public HttpServer {
       parser.body_limit(options_.max_body);
       parser.header_limit(64 * 1024);
       stream.expires_after(options_.idle_timeout);
-      auto [rec, n] = co_await http::async_read(stream, buffer, parser,
-                                                asio::as_tuple(asio::use_awaitable));
+      auto [rec, n] =
+          co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       (void)n;
       if (rec) {
         if (rec == http::error::body_limit) {
-          co_await Write(stream, ErrorResponse(413, "too_large", "request body exceeds " +
-                                                   std::to_string(options_.max_body) + " bytes"),
-                         11, false);
+          co_await Write(
+              stream,
+              ErrorResponse(413, "too_large",
+                            "request body exceeds " + std::to_string(options_.max_body) + " bytes"),
+              11, false);
           co_await LingeringClose(stream);
           co_return;
         } else if (rec != http::error::end_of_stream && rec != beast::error::timeout &&
@@ -173,7 +177,8 @@ class HttpServerImpl final : public HttpServer {
     std::array<char, 65536> sink;
     std::size_t total = 0;
     while (total < (64u << 20)) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+      auto [rec, n] =
+          co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
       if (rec) break;
       total += n;
     }

@@ -13,18 +13,17 @@ namespace slipway::net {
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";
-  int port = 0;                      // 0 = pick a free port
-  std::size_t max_body = 1 << 20;    // larger bodies get 413
+  int port = 0;                    // 0 = pick a free port
+  std::size_t max_body = 1 << 20;  // larger bodies get 413
   std::chrono::seconds idle_timeout{30};
   int io_threads = 1;
-  int worker_threads = 16;           // concurrent handlers (long polls and streams hold one)
+  int worker_threads = 16;  // concurrent handlers (long polls and streams hold one)
 };
 
 class HttpServer {
  public:
   // Binds the listening socket. Fails with kUnavailable when the address is taken.
-  static Result<std::unique_ptr<HttpServer>> Create(HttpServerOptions options,
-                                                    HttpHandler handler);
+  static Result<std::unique_ptr<HttpServer>> Create(HttpServerOptions options, HttpHandler handler);
   virtual ~HttpServer() = default;
   virtual int port() const = 0;
   // Starts accepting on background threads. Returns at once.

@@ -84,8 +84,8 @@ std::string Metrics::Render() const {
   std::lock_guard lock(mu_);
   std::string out;
   for (const auto& [name, type_help] : meta_) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, type_help.second, name,
-                       type_help.first);
+    out +=
+        fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, type_help.second, name, type_help.first);
     if (auto it = values_.find(name); it != values_.end()) {
       for (const auto& [labels, v] : it->second) out += fmt::format("{}{} {}\n", name, labels, v);
     }
@@ -98,8 +98,8 @@ std::string Metrics::Render() const {
                              WithLe(labels, fmt::format("{}", kLatencyBuckets[i])), cumulative);
         }
         out += fmt::format("{}_bucket{} {}\n", name, WithLe(labels, "+Inf"), h.count);
-        out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, h.sum, name, labels,
-                           h.count);
+        out +=
+            fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, h.sum, name, labels, h.count);
       }
     }
   }

@@ -2,9 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
-#include <linux/close_range.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,7 +61,8 @@ struct ExecArgs {
   _exit(127);
 }
 
-void ReadLines(int fd, std::string& pending, OutputStream stream, const LineSink& sink, bool& open) {
+void ReadLines(int fd, std::string& pending, OutputStream stream, const LineSink& sink,
+               bool& open) {
   char buf[8192];
   ssize_t n = read(fd, buf, sizeof buf);
   if (n <= 0) {
@@ -264,8 +265,8 @@ void StopGroup(int pgid, long long start_ticks, std::chrono::milliseconds grace)
 }
 
 std::vector<std::string> ShellCommand(const std::string& command) {
-  bool simple = command.find_first_of(";&|\n()`") == std::string::npos &&
-                command.rfind("exec ", 0) != 0;
+  bool simple =
+      command.find_first_of(";&|\n()`") == std::string::npos && command.rfind("exec ", 0) != 0;
   return {"/bin/sh", "-c", simple ? "exec " + command : command};
 }
 

@@ -29,7 +29,7 @@ struct RunOptions {
 };
 
 struct RunResult {
-  int exit_code = -1;   // -1 when killed by a signal
+  int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;
   bool timed_out = false;
   bool cancelled = false;
@@ -38,10 +38,11 @@ struct RunResult {
 // Runs a command in its own process group, feeding each output line to `sink` as it
 // arrives. On timeout or cancel the whole group is killed. Errors: kUnavailable when the
 // program cannot be started. A non-zero exit is a RunResult, not an error.
-Result<RunResult> Run(const CommandSpec& spec, const LineSink& sink, const RunOptions& options = {});
+Result<RunResult> Run(const CommandSpec& spec, const LineSink& sink,
+                      const RunOptions& options = {});
 
 struct Detached {
-  int pid = 0;               // also the process group and session id
+  int pid = 0;                // also the process group and session id
   long long start_ticks = 0;  // from /proc/<pid>/stat, to recognise the pid after a restart
 };
 

@@ -17,7 +17,8 @@ json ContainerConfig(const InstanceSpec& spec) {
   for (const auto& [k, v] : spec.env) env.push_back(k + "=" + v);
   env.push_back("PORT=" + std::to_string(c.container_port));
   json host = {
-      {"PortBindings", {{port_key, {{{"HostIp", c.host_ip}, {"HostPort", std::to_string(spec.port)}}}}}},
+      {"PortBindings",
+       {{port_key, {{{"HostIp", c.host_ip}, {"HostPort", std::to_string(spec.port)}}}}}},
       {"RestartPolicy", {{"Name", c.restart}}},
       // An init as PID 1 forwards SIGTERM, so a stop takes milliseconds, not the grace period.
       {"Init", true},
@@ -25,8 +26,11 @@ json ContainerConfig(const InstanceSpec& spec) {
   if (c.memory_bytes > 0) host["Memory"] = c.memory_bytes;
   if (c.cpus > 0) host["NanoCpus"] = static_cast<long long>(c.cpus * 1e9);
   if (!c.volumes.empty()) host["Binds"] = c.volumes;
-  json config = {{"Image", c.image}, {"Env", env}, {"Labels", c.labels},
-                 {"ExposedPorts", {{port_key, json::object()}}}, {"HostConfig", host}};
+  json config = {{"Image", c.image},
+                 {"Env", env},
+                 {"Labels", c.labels},
+                 {"ExposedPorts", {{port_key, json::object()}}},
+                 {"HostConfig", host}};
   if (!spec.command.empty()) config["Cmd"] = {"/bin/sh", "-c", spec.command};
   return config;
 }

@@ -23,9 +23,13 @@ Result<InstanceHandle> ProcessRuntime::Start(const InstanceSpec& spec) {
   return InstanceHandle{d->pid, d->start_ticks, spec.port};
 }
 
-bool ProcessRuntime::IsRunning(const InstanceHandle& h) { return os::IsAlive(h.pid, h.start_ticks); }
+bool ProcessRuntime::IsRunning(const InstanceHandle& h) {
+  return os::IsAlive(h.pid, h.start_ticks);
+}
 
-long long ProcessRuntime::MemoryBytes(const InstanceHandle& h) { return os::GroupRssBytes(h.pid); }
+long long ProcessRuntime::MemoryBytes(const InstanceHandle& h) {
+  return os::GroupRssBytes(h.pid);
+}
 
 void ProcessRuntime::Stop(const InstanceHandle& h, std::chrono::milliseconds grace) {
   os::StopGroup(h.pid, h.start_ticks, grace);

@@ -12,7 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-long long Nanos(std::chrono::milliseconds ms) { return ms.count() * 1'000'000LL; }
+long long Nanos(std::chrono::milliseconds ms) {
+  return ms.count() * 1'000'000LL;
+}
 
 json ServiceJson(const ServiceSpec& s) {
   json env = json::array();
@@ -26,17 +28,21 @@ json ServiceJson(const ServiceSpec& s) {
   if (!s.healthcheck.empty()) {
     json test = json::array({"CMD"});
     for (const auto& a : s.healthcheck) test.push_back(a);
-    container["Healthcheck"] = {{"Test", test}, {"Interval", Nanos(std::chrono::milliseconds(500))},
-                                {"Timeout", Nanos(std::chrono::seconds(2))}, {"Retries", 2},
+    container["Healthcheck"] = {{"Test", test},
+                                {"Interval", Nanos(std::chrono::milliseconds(500))},
+                                {"Timeout", Nanos(std::chrono::seconds(2))},
+                                {"Retries", 2},
                                 {"StartPeriod", Nanos(std::chrono::seconds(0))}};
   }
   json limits = json::object();
   if (s.memory_bytes > 0) limits["MemoryBytes"] = s.memory_bytes;
   if (s.cpus > 0) limits["NanoCPUs"] = static_cast<long long>(s.cpus * 1e9);
-  json update = {{"Parallelism", s.parallelism}, {"Delay", Nanos(s.update_delay)}, {"FailureAction", "rollback"},
-                 {"Monitor", Nanos(s.monitor)}, {"MaxFailureRatio", 0}, {"Order", s.order}};
-  json rollback = {{"Parallelism", s.parallelism}, {"Delay", 0}, {"FailureAction", "pause"},
-                   {"Monitor", Nanos(std::chrono::seconds(1))}, {"MaxFailureRatio", 0}, {"Order", s.order}};
+  json update = {{"Parallelism", s.parallelism}, {"Delay", Nanos(s.update_delay)},
+                 {"FailureAction", "rollback"},  {"Monitor", Nanos(s.monitor)},
+                 {"MaxFailureRatio", 0},         {"Order", s.order}};
+  json rollback = {{"Parallelism", s.parallelism}, {"Delay", 0},
+                   {"FailureAction", "pause"},     {"Monitor", Nanos(std::chrono::seconds(1))},
+                   {"MaxFailureRatio", 0},         {"Order", s.order}};
   return {{"Name", s.name},
           {"Labels", s.labels},
           {"TaskTemplate",
@@ -48,7 +54,9 @@ json ServiceJson(const ServiceSpec& s) {
           {"UpdateConfig", update},
           {"RollbackConfig", rollback},
           // Host mode with no published port: every task gets its own ephemeral host port.
-          {"EndpointSpec", {{"Ports", {{{"Protocol", "tcp"}, {"TargetPort", s.container_port}, {"PublishMode", "host"}}}}}}};
+          {"EndpointSpec",
+           {{"Ports",
+             {{{"Protocol", "tcp"}, {"TargetPort", s.container_port}, {"PublishMode", "host"}}}}}}};
 }
 
 }  // namespace
@@ -62,7 +70,8 @@ Result<std::string> SwarmRuntime::Deploy(const ServiceSpec& spec) {
     auto created = client->Call("POST", "/services/create", ServiceJson(spec));
     if (!created.ok()) {
       if (created.status().message().find("not a swarm manager") != std::string::npos) {
-        return Unavailable("this Docker node is not a swarm manager (run `docker swarm init` first)");
+        return Unavailable(
+            "this Docker node is not a swarm manager (run `docker swarm init` first)");
       }
       return created.status();
     }
@@ -72,8 +81,10 @@ Result<std::string> SwarmRuntime::Deploy(const ServiceSpec& spec) {
   long long version = (*existing)["Version"]["Index"];
   json body = ServiceJson(spec);
   // Same image (a restart): force new tasks anyway.
-  body["TaskTemplate"]["ForceUpdate"] = (*existing)["Spec"]["TaskTemplate"].value("ForceUpdate", 0) + 1;
-  auto updated = client->Call("POST", fmt::format("/services/{}/update?version={}", id, version), body);
+  body["TaskTemplate"]["ForceUpdate"] =
+      (*existing)["Spec"]["TaskTemplate"].value("ForceUpdate", 0) + 1;
+  auto updated =
+      client->Call("POST", fmt::format("/services/{}/update?version={}", id, version), body);
   if (!updated.ok()) return updated.status();
   return id;
 }
@@ -108,7 +119,8 @@ Result<std::vector<TaskView>> SwarmRuntime::Tasks(const std::string& service) {
     const auto& st = t["Status"];
     v.state = st.value("State", "");
     v.message = st.value("Err", st.value("Message", ""));
-    if (st.contains("ContainerStatus")) v.container_id = st["ContainerStatus"].value("ContainerID", "");
+    if (st.contains("ContainerStatus"))
+      v.container_id = st["ContainerStatus"].value("ContainerID", "");
     if (st.contains("PortStatus") && st["PortStatus"].contains("Ports")) {
       for (const auto& p : st["PortStatus"]["Ports"]) v.port = p.value("PublishedPort", 0);
     }
@@ -137,8 +149,11 @@ Status SwarmRuntime::Rollback(const std::string& service) {
   if (!s.ok()) return s.status();
   if (!s->contains("PreviousSpec")) return Remove(service);  // nothing to go back to
   long long version = (*s)["Version"]["Index"];
-  return client->Call("POST", fmt::format("/services/{}/update?version={}&rollback=previous", (*s)["ID"].get<std::string>(), version),
-                      (*s)["Spec"])
+  return client
+      ->Call("POST",
+             fmt::format("/services/{}/update?version={}&rollback=previous",
+                         (*s)["ID"].get<std::string>(), version),
+             (*s)["Spec"])
       .status();
 }
 

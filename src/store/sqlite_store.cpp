@@ -1,7 +1,7 @@
 #include "store/sqlite_store.h"
 
-#include <nlohmann/json.hpp>
 #include <sqlite3.h>
+#include <nlohmann/json.hpp>
 
 #include <mutex>
 
@@ -20,7 +20,10 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
-  Stmt& Bind(std::int64_t v) { sqlite3_bind_int64(stmt_, ++n_, v); return *this; }
+  Stmt& Bind(std::int64_t v) {
+    sqlite3_bind_int64(stmt_, ++n_, v);
+    return *this;
+  }
   Stmt& Bind(int v) { return Bind(static_cast<std::int64_t>(v)); }
   Stmt& Bind(long long v) { return Bind(static_cast<std::int64_t>(v)); }
   Stmt& Bind(const std::string& v) {
@@ -146,10 +149,11 @@ class SqliteStore final : public Store {
 
   Status Migrate() {
     std::lock_guard lock(mu_);
-    if (auto s = ExecSql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                         "PRAGMA foreign_keys=ON; "
-                         "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, "
-                         "applied_ms INTEGER NOT NULL);");
+    if (auto s =
+            ExecSql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA foreign_keys=ON; "
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, "
+                    "applied_ms INTEGER NOT NULL);");
         !s.ok())
       return s;
     Stmt q(db_, "SELECT COALESCE(MAX(number), 0) FROM schema_migrations");
@@ -161,7 +165,9 @@ class SqliteStore final : public Store {
       Status s = ExecSql(m.sql);
       if (s.ok()) {
         s = Stmt(db_, "INSERT INTO schema_migrations VALUES (?, ?)")
-                .Bind(m.number).Bind(clock_.WallMillis()).Exec();
+                .Bind(m.number)
+                .Bind(clock_.WallMillis())
+                .Exec();
       }
       if (!s.ok()) {
         (void)ExecSql("ROLLBACK");
@@ -175,10 +181,16 @@ class SqliteStore final : public Store {
   Result<App> CreateApp(App app) override {
     std::lock_guard lock(mu_);
     app.created_ms = clock_.WallMillis();
-    Stmt s(db_, "INSERT INTO apps (name, repo, branch, secret, hosts, path_prefix, created_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    s.Bind(app.name).Bind(app.repo).Bind(app.branch).Bind(app.secret)
-        .Bind(nlohmann::json(app.hosts).dump()).Bind(app.path_prefix).Bind(app.created_ms);
+    Stmt s(db_,
+           "INSERT INTO apps (name, repo, branch, secret, hosts, path_prefix, created_ms) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    s.Bind(app.name)
+        .Bind(app.repo)
+        .Bind(app.branch)
+        .Bind(app.secret)
+        .Bind(nlohmann::json(app.hosts).dump())
+        .Bind(app.path_prefix)
+        .Bind(app.created_ms);
     if (int rc = s.Step(); rc != SQLITE_DONE) {
       if (rc == SQLITE_CONSTRAINT) return Conflict("app '" + app.name + "' already exists");
       return s.Error(rc);
@@ -229,12 +241,17 @@ class SqliteStore final : public Store {
   Status SetCurrentRelease(std::int64_t app_id, std::optional<std::int64_t> release_id) override {
     std::lock_guard lock(mu_);
     return Stmt(db_, "UPDATE apps SET current_release_id = ? WHERE id = ?")
-        .Bind(release_id).Bind(app_id).Exec();
+        .Bind(release_id)
+        .Bind(app_id)
+        .Exec();
   }
 
   Status SetAppStopped(std::int64_t app_id, bool stopped) override {
     std::lock_guard lock(mu_);
-    return Stmt(db_, "UPDATE apps SET stopped = ? WHERE id = ?").Bind(stopped ? 1 : 0).Bind(app_id).Exec();
+    return Stmt(db_, "UPDATE apps SET stopped = ? WHERE id = ?")
+        .Bind(stopped ? 1 : 0)
+        .Bind(app_id)
+        .Exec();
   }
 
   Result<Deployment> CreateDeployment(Deployment d) override {
@@ -244,10 +261,21 @@ class SqliteStore final : public Store {
            "INSERT INTO deployments (app_id, type, name, environment, status, stage, git_commit, "
            "git_ref, git_branch, git_repository, config_json, error, release_id, rollback_from, "
            "created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    s.Bind(d.app_id).Bind(d.type).Bind(d.app).Bind(d.environment)
-        .Bind(std::string(ToString(d.status))).Bind(std::string(ToString(d.stage)))
-        .Bind(d.commit).Bind(d.ref).Bind(d.branch).Bind(d.repository).Bind(d.config_json)
-        .Bind(d.error).Bind(d.release_id).Bind(d.rollback_from).Bind(d.created_ms)
+    s.Bind(d.app_id)
+        .Bind(d.type)
+        .Bind(d.app)
+        .Bind(d.environment)
+        .Bind(std::string(ToString(d.status)))
+        .Bind(std::string(ToString(d.stage)))
+        .Bind(d.commit)
+        .Bind(d.ref)
+        .Bind(d.branch)
+        .Bind(d.repository)
+        .Bind(d.config_json)
+        .Bind(d.error)
+        .Bind(d.release_id)
+        .Bind(d.rollback_from)
+        .Bind(d.created_ms)
         .Bind(d.updated_ms);
     if (auto st = s.Exec(); !st.ok()) return st;
     d.id = sqlite3_last_insert_rowid(db_);
@@ -290,9 +318,16 @@ class SqliteStore final : public Store {
            "UPDATE deployments SET status = ?, stage = ?, git_commit = ?, config_json = ?, "
            "error = ?, release_id = ?, rollback_from = ?, updated_ms = ?, completed_ms = ? "
            "WHERE id = ?");
-    s.Bind(std::string(ToString(d.status))).Bind(std::string(ToString(d.stage))).Bind(d.commit)
-        .Bind(d.config_json).Bind(d.error).Bind(d.release_id).Bind(d.rollback_from)
-        .Bind(clock_.WallMillis()).Bind(d.completed_ms).Bind(d.id);
+    s.Bind(std::string(ToString(d.status)))
+        .Bind(std::string(ToString(d.stage)))
+        .Bind(d.commit)
+        .Bind(d.config_json)
+        .Bind(d.error)
+        .Bind(d.release_id)
+        .Bind(d.rollback_from)
+        .Bind(clock_.WallMillis())
+        .Bind(d.completed_ms)
+        .Bind(d.id);
     return s.Exec();
   }
 
@@ -305,8 +340,13 @@ class SqliteStore final : public Store {
            "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM deployment_events "
            "WHERE deployment_id = ? RETURNING seq");
     if (e.ts_ms == 0) e.ts_ms = clock_.WallMillis();
-    s.Bind(e.deployment_id).Bind(e.ts_ms).Bind(e.stage).Bind(e.state).Bind(e.stream)
-        .Bind(e.text).Bind(e.deployment_id);
+    s.Bind(e.deployment_id)
+        .Bind(e.ts_ms)
+        .Bind(e.stage)
+        .Bind(e.state)
+        .Bind(e.stream)
+        .Bind(e.text)
+        .Bind(e.deployment_id);
     int rc = s.Step();
     if (rc != SQLITE_ROW) return s.Error(rc);
     e.seq = s.Int(0);
@@ -325,7 +365,8 @@ class SqliteStore final : public Store {
     std::vector<Event> out;
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
-      out.push_back(Event{s.Int(0), s.Int(1), s.Int(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6)});
+      out.push_back(
+          Event{s.Int(0), s.Int(1), s.Int(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6)});
     }
     if (rc != SQLITE_DONE) return s.Error(rc);
     return out;
@@ -338,8 +379,13 @@ class SqliteStore final : public Store {
            "INSERT INTO releases (app_id, number, git_commit, path, manifest_json, deployment_id, "
            "created_ms) SELECT ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ? FROM releases "
            "WHERE app_id = ? RETURNING id, number");
-    s.Bind(r.app_id).Bind(r.commit).Bind(r.path).Bind(r.manifest_json).Bind(r.deployment_id)
-        .Bind(r.created_ms).Bind(r.app_id);
+    s.Bind(r.app_id)
+        .Bind(r.commit)
+        .Bind(r.path)
+        .Bind(r.manifest_json)
+        .Bind(r.deployment_id)
+        .Bind(r.created_ms)
+        .Bind(r.app_id);
     int rc = s.Step();
     if (rc != SQLITE_ROW) return s.Error(rc);
     r.id = s.Int(0);
@@ -389,8 +435,15 @@ class SqliteStore final : public Store {
     Stmt s(db_,
            "INSERT INTO instances (app_id, release_id, runtime, pid, start_ticks, port, state, "
            "created_ms, container_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    s.Bind(i.app_id).Bind(i.release_id).Bind(i.runtime).Bind(i.pid).Bind(i.start_ticks)
-        .Bind(i.port).Bind(i.state).Bind(i.created_ms).Bind(i.container_id);
+    s.Bind(i.app_id)
+        .Bind(i.release_id)
+        .Bind(i.runtime)
+        .Bind(i.pid)
+        .Bind(i.start_ticks)
+        .Bind(i.port)
+        .Bind(i.state)
+        .Bind(i.created_ms)
+        .Bind(i.container_id);
     if (auto st = s.Exec(); !st.ok()) return st;
     i.id = sqlite3_last_insert_rowid(db_);
     return i;
@@ -398,15 +451,23 @@ class SqliteStore final : public Store {
 
   Status UpdateInstance(const Instance& i) override {
     std::lock_guard lock(mu_);
-    return Stmt(db_, "UPDATE instances SET pid = ?, start_ticks = ?, port = ?, state = ?, container_id = ? "
-                     "WHERE id = ?")
-        .Bind(i.pid).Bind(i.start_ticks).Bind(i.port).Bind(i.state).Bind(i.container_id).Bind(i.id).Exec();
+    return Stmt(db_,
+                "UPDATE instances SET pid = ?, start_ticks = ?, port = ?, state = ?, container_id "
+                "= ? "
+                "WHERE id = ?")
+        .Bind(i.pid)
+        .Bind(i.start_ticks)
+        .Bind(i.port)
+        .Bind(i.state)
+        .Bind(i.container_id)
+        .Bind(i.id)
+        .Exec();
   }
 
   Result<std::vector<Instance>> ListLiveInstances(std::int64_t app_id) override {
     std::lock_guard lock(mu_);
-    std::string sql = std::string("SELECT ") + kInstanceColumns +
-                      " FROM instances WHERE state != 'stopped'";
+    std::string sql =
+        std::string("SELECT ") + kInstanceColumns + " FROM instances WHERE state != 'stopped'";
     if (app_id) sql += " AND app_id = ?";
     sql += " ORDER BY id";
     Stmt s(db_, sql.c_str());
@@ -421,8 +482,13 @@ class SqliteStore final : public Store {
   Status RecordDelivery(const WebhookDelivery& d) override {
     std::lock_guard lock(mu_);
     Stmt s(db_, "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?)");
-    s.Bind(d.provider).Bind(d.delivery_id).Bind(d.app).Bind(d.event).Bind(d.outcome)
-        .Bind(d.deployment_id).Bind(d.received_ms ? d.received_ms : clock_.WallMillis());
+    s.Bind(d.provider)
+        .Bind(d.delivery_id)
+        .Bind(d.app)
+        .Bind(d.event)
+        .Bind(d.outcome)
+        .Bind(d.deployment_id)
+        .Bind(d.received_ms ? d.received_ms : clock_.WallMillis());
     int rc = s.Step();
     if (rc == SQLITE_CONSTRAINT) {
       return Conflict("delivery " + d.delivery_id + " was already received");
@@ -432,16 +498,22 @@ class SqliteStore final : public Store {
 
   Status AppendAudit(AuditEvent e) override {
     std::lock_guard lock(mu_);
-    return Stmt(db_, "INSERT INTO audit_events (ts_ms, actor, action, target, detail_json) "
-                     "VALUES (?, ?, ?, ?, ?)")
-        .Bind(e.ts_ms ? e.ts_ms : clock_.WallMillis()).Bind(e.actor).Bind(e.action)
-        .Bind(e.target).Bind(e.detail_json).Exec();
+    return Stmt(db_,
+                "INSERT INTO audit_events (ts_ms, actor, action, target, detail_json) "
+                "VALUES (?, ?, ?, ?, ?)")
+        .Bind(e.ts_ms ? e.ts_ms : clock_.WallMillis())
+        .Bind(e.actor)
+        .Bind(e.action)
+        .Bind(e.target)
+        .Bind(e.detail_json)
+        .Exec();
   }
 
   Result<std::vector<AuditEvent>> ListAudit(int limit) override {
     std::lock_guard lock(mu_);
-    Stmt s(db_, "SELECT id, ts_ms, actor, action, target, detail_json FROM audit_events "
-                "ORDER BY id DESC LIMIT ?");
+    Stmt s(db_,
+           "SELECT id, ts_ms, actor, action, target, detail_json FROM audit_events "
+           "ORDER BY id DESC LIMIT ?");
     s.Bind(limit);
     std::vector<AuditEvent> out;
     int rc;
@@ -472,7 +544,8 @@ class SqliteStore final : public Store {
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Clock& clock) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);

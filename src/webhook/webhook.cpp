@@ -35,7 +35,8 @@ PushEvent ParseGithubLikePush(const json& j) {
   PushEvent p;
   p.ref = Str(j, "ref");
   p.commit = Str(j, "after");
-  if (auto r = j.find("repository"); r != j.end() && r->is_object()) p.clone_url = Str(*r, "clone_url");
+  if (auto r = j.find("repository"); r != j.end() && r->is_object())
+    p.clone_url = Str(*r, "clone_url");
   if (auto u = j.find("pusher"); u != j.end() && u->is_object()) {
     p.pusher = Str(*u, "login");
     if (p.pusher.empty()) p.pusher = Str(*u, "username");
@@ -52,7 +53,8 @@ PushEvent ParseGitlabPush(const json& j) {
   p.ref = Str(j, "ref");
   p.commit = Str(j, "checkout_sha");
   if (p.commit.empty()) p.commit = Str(j, "after");
-  if (auto r = j.find("project"); r != j.end() && r->is_object()) p.clone_url = Str(*r, "git_http_url");
+  if (auto r = j.find("project"); r != j.end() && r->is_object())
+    p.clone_url = Str(*r, "git_http_url");
   p.pusher = Str(j, "user_username");
   p.deleted = IsZeroSha(Str(j, "after"));
   FillBranch(p);
@@ -138,14 +140,16 @@ Status VerifySignature(std::string_view provider, const HeaderMap& headers, std:
   } else if (provider == "gitlab") {
     std::string token = Get(headers, "x-gitlab-token");
     if (token.empty()) return {Code::kUnauthorized, "missing X-Gitlab-Token header"};
-    if (!ConstantTimeEquals(token, secret)) return {Code::kUnauthorized, "X-Gitlab-Token does not match"};
+    if (!ConstantTimeEquals(token, secret))
+      return {Code::kUnauthorized, "X-Gitlab-Token does not match"};
     return Status::Ok();
   } else {
     return NotFound("unknown webhook provider '" + std::string(provider) + "'");
   }
   if (got.empty()) return {Code::kUnauthorized, "missing signature header"};
   if (!prefix.empty()) {
-    if (got.rfind(prefix, 0) != 0) return {Code::kUnauthorized, "signature must start with " + prefix};
+    if (got.rfind(prefix, 0) != 0)
+      return {Code::kUnauthorized, "signature must start with " + prefix};
     got = got.substr(prefix.size());
   }
   for (auto& c : got) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -157,15 +161,18 @@ Status VerifySignature(std::string_view provider, const HeaderMap& headers, std:
 
 Result<Delivery> ParseDelivery(std::string_view provider, const HeaderMap& headers,
                                std::string_view body) {
-  if (!IsKnownProvider(provider)) return NotFound("unknown webhook provider '" + std::string(provider) + "'");
+  if (!IsKnownProvider(provider))
+    return NotFound("unknown webhook provider '" + std::string(provider) + "'");
   auto names = HeadersOf(provider);
   Delivery d;
   d.provider = std::string(provider);
   d.event = Get(headers, names.event);
   d.delivery_id = Get(headers, names.delivery);
   if (provider == "forgejo" && d.event.empty()) d.event = Get(headers, "x-gitea-event");
-  if (provider == "forgejo" && d.delivery_id.empty()) d.delivery_id = Get(headers, "x-gitea-delivery");
-  if (provider == "gitlab" && d.delivery_id.empty()) d.delivery_id = Get(headers, "idempotency-key");
+  if (provider == "forgejo" && d.delivery_id.empty())
+    d.delivery_id = Get(headers, "x-gitea-delivery");
+  if (provider == "gitlab" && d.delivery_id.empty())
+    d.delivery_id = Get(headers, "idempotency-key");
   if (d.event.empty()) return Invalid(std::string("missing event header ") + names.event);
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded()) return Invalid("body is not valid JSON");

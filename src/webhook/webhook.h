@@ -20,9 +20,9 @@ namespace slipway::webhook {
 using HeaderMap = std::map<std::string, std::string>;
 
 struct PushEvent {
-  std::string ref;      // refs/heads/main, refs/tags/v1
-  std::string branch;   // "main" for a branch push, "" for a tag
-  std::string commit;   // the pushed head (after)
+  std::string ref;     // refs/heads/main, refs/tags/v1
+  std::string branch;  // "main" for a branch push, "" for a tag
+  std::string commit;  // the pushed head (after)
   std::string clone_url;
   std::string pusher;
   bool deleted = false;  // the ref was deleted (after = 000…0)

@@ -35,8 +35,9 @@ TEST_F(PipelineTest, WalksEveryStageInOrderAndSucceeds) {
     seen.push_back(machine_.stage());
     a = machine_.OnStageSucceeded(clock_.Now());
   }
-  EXPECT_EQ(seen, (std::vector<Stage>{Stage::kFetch, Stage::kCheckout, Stage::kBuild, Stage::kTest, Stage::kRelease,
-                                      Stage::kStart, Stage::kVerify, Stage::kSwitch}));
+  EXPECT_EQ(seen,
+            (std::vector<Stage>{Stage::kFetch, Stage::kCheckout, Stage::kBuild, Stage::kTest,
+                                Stage::kRelease, Stage::kStart, Stage::kVerify, Stage::kSwitch}));
   ASSERT_EQ(a, Action::kWatchTick);
   EXPECT_TRUE(machine_.switched());
   clock_.Advance(seconds(5));
@@ -126,8 +127,8 @@ TEST_F(PipelineTest, OptionsFromTheManifestMoveTheDeadline) {
 }
 
 TEST(ModelStrings, RoundTrip) {
-  for (auto s : {DeployStatus::kQueued, DeployStatus::kRunning, DeployStatus::kSucceeded, DeployStatus::kFailed,
-                 DeployStatus::kRolledBack, DeployStatus::kCancelled}) {
+  for (auto s : {DeployStatus::kQueued, DeployStatus::kRunning, DeployStatus::kSucceeded,
+                 DeployStatus::kFailed, DeployStatus::kRolledBack, DeployStatus::kCancelled}) {
     EXPECT_EQ(DeployStatusFromString(ToString(s)), s);
   }
   EXPECT_EQ(StageFromString("verify"), Stage::kVerify);

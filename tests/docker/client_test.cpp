@@ -16,8 +16,10 @@ std::string Frame(char stream, const std::string& payload) {
 }
 
 TEST(DemuxLogs, SplitsFramedStdoutAndStderrIntoLines) {
-  std::string raw = Frame(1, "hello v1 listening\n") + Frame(2, "warn: a\nwarn: b\n") + Frame(1, "tail");
-  EXPECT_EQ(DemuxLogs(raw), (std::vector<std::string>{"hello v1 listening", "warn: a", "warn: b", "tail"}));
+  std::string raw =
+      Frame(1, "hello v1 listening\n") + Frame(2, "warn: a\nwarn: b\n") + Frame(1, "tail");
+  EXPECT_EQ(DemuxLogs(raw),
+            (std::vector<std::string>{"hello v1 listening", "warn: a", "warn: b", "tail"}));
 }
 
 TEST(DemuxLogs, PassesUnframedTtyOutputThrough) {

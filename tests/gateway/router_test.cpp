@@ -8,7 +8,9 @@
 namespace slipway::gateway {
 namespace {
 
-std::shared_ptr<Target> T(int port) { return std::make_shared<Target>("t" + std::to_string(port), "127.0.0.1", port); }
+std::shared_ptr<Target> T(int port) {
+  return std::make_shared<Target>("t" + std::to_string(port), "127.0.0.1", port);
+}
 
 TEST(RouteTable, MatchesHostIgnoringPortAndCase) {
   RouteTable table({{"hello", {"hello.localhost"}, "", T(1)}});
@@ -32,7 +34,8 @@ TEST(Router, SwitchReturnsReplacedTargetAndOldSnapshotsKeepTheirs) {
   router.SetRoute({"hello", {"hello.localhost"}, "", v1});
   auto before = router.Snapshot();
   EXPECT_EQ(router.Switch("hello", v2), v1);
-  EXPECT_EQ(before->Match("hello.localhost", "/")->target, v1) << "an in-flight request keeps its snapshot";
+  EXPECT_EQ(before->Match("hello.localhost", "/")->target, v1)
+      << "an in-flight request keeps its snapshot";
   EXPECT_EQ(router.Snapshot()->Match("hello.localhost", "/")->target, v2);
   EXPECT_EQ(router.Current("hello"), v2);
 }
@@ -45,7 +48,8 @@ TEST(Router, SetRouteReplacesAndRemoveRouteDeletes) {
   EXPECT_EQ(replaced->port(), 1);
   EXPECT_EQ(router.Snapshot()->Match("a.localhost", "/"), nullptr);
   EXPECT_NE(router.Snapshot()->Match("a2.localhost", "/"), nullptr);
-  EXPECT_EQ(router.Snapshot()->Match("b.localhost", "/")->target, nullptr) << "app without instance → 503";
+  EXPECT_EQ(router.Snapshot()->Match("b.localhost", "/")->target, nullptr)
+      << "app without instance → 503";
   router.RemoveRoute("a");
   EXPECT_EQ(router.Snapshot()->routes().size(), 1u);
 }
@@ -70,7 +74,8 @@ TEST(Router, PoolsRoundRobinAndOfferEveryTargetOnce) {
   EXPECT_EQ(std::set<int>(firsts.begin(), firsts.end()).size(), 3u) << "round robin";
   EXPECT_FALSE(router.SetPool("nope", {T(1)}));
   router.Switch("svc", T(2));
-  EXPECT_TRUE(router.Snapshot()->Match("svc.localhost", "/")->pool.empty()) << "a switch ends the pool";
+  EXPECT_TRUE(router.Snapshot()->Match("svc.localhost", "/")->pool.empty())
+      << "a switch ends the pool";
 }
 
 TEST(Target, InflightAndMetrics) {

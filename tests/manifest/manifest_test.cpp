@@ -25,7 +25,8 @@ deploy:
   watch_window: 2m
 env:
   GREETING: hi
-)", "slipway.yaml");
+)",
+                         "slipway.yaml");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->app, "hello");
   EXPECT_EQ(m->build, std::vector<std::string>{"make"});
@@ -68,28 +69,36 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"run:\n  command: ./a\nhealth:\n  timeout: soon\n",
                 "slipway.yaml:4:12: health.timeout: expected a duration like 10s or 500ms"},
         BadCase{"run:\n  command: ./a\nbuidl: [make]\n",
-                "slipway.yaml:3:1: unknown key 'buidl' (expected one of: app, build, deploy, env, health, release, run, test)"},
+                "slipway.yaml:3:1: unknown key 'buidl' (expected one of: app, build, deploy, env, "
+                "health, release, run, test)"},
         BadCase{"app: x\n", "slipway.yaml:1:1: run: required (how to start the app)"},
-        BadCase{"run:\n  command: ./a\n  runtime: vm\n", "slipway.yaml:3:12: run.runtime: 'vm' is not supported (expected process, container or swarm)"},
+        BadCase{"run:\n  command: ./a\n  runtime: vm\n",
+                "slipway.yaml:3:12: run.runtime: 'vm' is not supported (expected process, "
+                "container or swarm)"},
         BadCase{"run: {command: ./a}\nrelease: {keep: 0}\n",
                 "slipway.yaml:2:17: release.keep: expected a whole number from 1 to 100"},
-        BadCase{"run: {command: ./a}\nenv: {PORT: '1'}\n", "slipway.yaml:2:7: env: PORT is assigned by slipway"},
+        BadCase{"run: {command: ./a}\nenv: {PORT: '1'}\n",
+                "slipway.yaml:2:7: env: PORT is assigned by slipway"},
         BadCase{"run: {command: ./a\n", "slipway.yaml:2:1: end of map flow not found"},
         BadCase{"", "slipway.yaml:1:1: manifest is empty"},
         BadCase{"- a\n- b\n", "slipway.yaml:1:1: manifest: expected a mapping"}));
 
 TEST(Manifest, ContainerAndSwarmRuntimes) {
-  auto c = ParseManifest("run:\n  runtime: container\n  dockerfile: Dockerfile\n  port: 9000\n  memory: 64MiB\n"
-                         "  cpus: 0.5\n  volumes: ['/a:/b']\n  restart: always\n", "slipway.yaml");
+  auto c = ParseManifest(
+      "run:\n  runtime: container\n  dockerfile: Dockerfile\n  port: 9000\n  memory: 64MiB\n"
+      "  cpus: 0.5\n  volumes: ['/a:/b']\n  restart: always\n",
+      "slipway.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->is_image_runtime());
   EXPECT_EQ(c->container_port, 9000);
   EXPECT_EQ(c->memory_bytes, 64 << 20);
   EXPECT_DOUBLE_EQ(c->cpus, 0.5);
   EXPECT_EQ(c->volumes, std::vector<std::string>{"/a:/b"});
-  auto s = ParseManifest("run:\n  runtime: swarm\n  image_tar: image.tar\n  replicas: 3\n"
-                         "  healthcheck: [/server, --probe]\n  update: {parallelism: 2, monitor: 3s, order: stop-first}\n",
-                         "slipway.yaml");
+  auto s = ParseManifest(
+      "run:\n  runtime: swarm\n  image_tar: image.tar\n  replicas: 3\n"
+      "  healthcheck: [/server, --probe]\n  update: {parallelism: 2, monitor: 3s, order: "
+      "stop-first}\n",
+      "slipway.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->replicas, 3);
   EXPECT_EQ(s->healthcheck, (std::vector<std::string>{"/server", "--probe"}));
@@ -103,18 +112,24 @@ TEST(Manifest, ContainerAndSwarmRuntimes) {
 
 TEST(Manifest, RuntimeSpecificKeysAreChecked) {
   auto none = ParseManifest("run:\n  runtime: container\n", "slipway.yaml");
-  EXPECT_EQ(none.status().message(),
-            "slipway.yaml:2:3: run: a container needs exactly one of dockerfile, image_tar or image");
-  auto two = ParseManifest("run:\n  runtime: container\n  image: a\n  dockerfile: D\n", "slipway.yaml");
+  EXPECT_EQ(
+      none.status().message(),
+      "slipway.yaml:2:3: run: a container needs exactly one of dockerfile, image_tar or image");
+  auto two =
+      ParseManifest("run:\n  runtime: container\n  image: a\n  dockerfile: D\n", "slipway.yaml");
   EXPECT_FALSE(two.ok());
   auto misplaced = ParseManifest("run:\n  command: ./a\n  replicas: 2\n", "slipway.yaml");
-  EXPECT_EQ(misplaced.status().message(), "slipway.yaml:3:13: run.replicas: only applies to runtime: swarm");
-  auto order = ParseManifest("run:\n  runtime: swarm\n  image: a\n  update: {order: sideways}\n", "slipway.yaml");
-  EXPECT_EQ(order.status().message(), "slipway.yaml:4:19: run.update.order: expected start-first or stop-first");
+  EXPECT_EQ(misplaced.status().message(),
+            "slipway.yaml:3:13: run.replicas: only applies to runtime: swarm");
+  auto order = ParseManifest("run:\n  runtime: swarm\n  image: a\n  update: {order: sideways}\n",
+                             "slipway.yaml");
+  EXPECT_EQ(order.status().message(),
+            "slipway.yaml:4:19: run.update.order: expected start-first or stop-first");
 }
 
 TEST(Manifest, JsonRoundTrip) {
-  auto m = ParseManifest("build: [make]\nrun: {command: ./a}\nenv: {A: b}\nhealth: {max_memory: 1G}\n", "f");
+  auto m = ParseManifest(
+      "build: [make]\nrun: {command: ./a}\nenv: {A: b}\nhealth: {max_memory: 1G}\n", "f");
   ASSERT_TRUE(m.ok());
   auto back = Manifest::FromJson(m->ToJson());
   ASSERT_TRUE(back.ok());

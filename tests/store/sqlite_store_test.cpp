@@ -14,8 +14,9 @@ namespace {
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("slipway-store-" + std::to_string(getpid()) + "-" +
-                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() /
+           ("slipway-store-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     Open();
@@ -100,7 +101,8 @@ TEST_F(SqliteStoreTest, EventSeqsAreDenseUnderConcurrentAppends) {
   for (auto& th : threads) th.join();
   auto all = store_->ListEvents(dep->id, 0, 1000);
   ASSERT_EQ(all->size(), 200u);
-  for (std::size_t i = 0; i < all->size(); ++i) EXPECT_EQ((*all)[i].seq, static_cast<std::int64_t>(i + 1));
+  for (std::size_t i = 0; i < all->size(); ++i)
+    EXPECT_EQ((*all)[i].seq, static_cast<std::int64_t>(i + 1));
   auto after = store_->ListEvents(dep->id, 150, 10);
   ASSERT_EQ(after->size(), 10u);
   EXPECT_EQ(after->front().seq, 151);

@@ -11,7 +11,8 @@ class FakeClock final : public Clock {
  public:
   time_point Now() const override { return time_point(duration(now_.load())); }
   long long WallMillis() const override {
-    return 1'700'000'000'000LL + std::chrono::duration_cast<std::chrono::milliseconds>(duration(now_.load())).count();
+    return 1'700'000'000'000LL +
+           std::chrono::duration_cast<std::chrono::milliseconds>(duration(now_.load())).count();
   }
   void SleepFor(duration d) override { Advance(d); }
   void Advance(duration d) { now_ += d.count(); }

@@ -48,7 +48,8 @@ TEST(Verify, GiteaAndForgejoBareHex) {
   HeaderMap forgejo{{"x-forgejo-signature", HmacSha256Hex("k", fbody)}};
   EXPECT_TRUE(VerifySignature("forgejo", forgejo, fbody, "k").ok());
   HeaderMap gitea_only{{"x-gitea-signature", HmacSha256Hex("k", fbody)}};
-  EXPECT_TRUE(VerifySignature("forgejo", gitea_only, fbody, "k").ok()) << "Forgejo also sends Gitea headers";
+  EXPECT_TRUE(VerifySignature("forgejo", gitea_only, fbody, "k").ok())
+      << "Forgejo also sends Gitea headers";
   HeaderMap empty_sig{{"x-gitea-signature", ""}};
   EXPECT_EQ(VerifySignature("gitea", empty_sig, body, "k").code(), Code::kUnauthorized);
 }
@@ -56,13 +57,17 @@ TEST(Verify, GiteaAndForgejoBareHex) {
 TEST(Verify, GitlabTokenAndBitbucketSha256) {
   std::string body = Fixture("gitlab/push.json");
   EXPECT_TRUE(VerifySignature("gitlab", {{"x-gitlab-token", "tok"}}, body, "tok").ok());
-  EXPECT_EQ(VerifySignature("gitlab", {{"x-gitlab-token", "tok2"}}, body, "tok").code(), Code::kUnauthorized);
+  EXPECT_EQ(VerifySignature("gitlab", {{"x-gitlab-token", "tok2"}}, body, "tok").code(),
+            Code::kUnauthorized);
   std::string bb = Fixture("bitbucket/repo_push-4.json");
-  EXPECT_TRUE(VerifySignature("bitbucket", {{"x-hub-signature", "sha256=" + HmacSha256Hex("k", bb)}}, bb, "k").ok());
+  EXPECT_TRUE(VerifySignature("bitbucket",
+                              {{"x-hub-signature", "sha256=" + HmacSha256Hex("k", bb)}}, bb, "k")
+                  .ok());
 }
 
 TEST(Parse, GiteaPush) {
-  auto d = ParseDelivery("gitea", {{"x-gitea-event", "push"}, {"x-gitea-delivery", "abc"}}, Fixture("gitea/push.json"));
+  auto d = ParseDelivery("gitea", {{"x-gitea-event", "push"}, {"x-gitea-delivery", "abc"}},
+                         Fixture("gitea/push.json"));
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   ASSERT_TRUE(d->push);
   EXPECT_EQ(d->delivery_id, "abc");
@@ -86,13 +91,15 @@ TEST(Parse, GithubPushTagAndDeletion) {
   auto ping = ParseDelivery("github", {{"x-github-event", "ping"}}, Fixture("github/ping.json"));
   ASSERT_TRUE(ping.ok());
   EXPECT_TRUE(ping->ping);
-  auto pr = ParseDelivery("github", {{"x-github-event", "pull_request"}}, Fixture("github/pull_request.json"));
+  auto pr = ParseDelivery("github", {{"x-github-event", "pull_request"}},
+                          Fixture("github/pull_request.json"));
   ASSERT_TRUE(pr.ok());
   EXPECT_FALSE(pr->push.has_value());
 }
 
 TEST(Parse, EveryForgejoPushFixture) {
-  for (const char* f : {"forgejo/push.json", "forgejo/push-2.json", "forgejo/push-3.json", "forgejo/push-4.json"}) {
+  for (const char* f :
+       {"forgejo/push.json", "forgejo/push-2.json", "forgejo/push-3.json", "forgejo/push-4.json"}) {
     auto d = ParseDelivery("forgejo", {{"x-forgejo-event", "push"}}, Fixture(f));
     ASSERT_TRUE(d.ok()) << f << ": " << d.status().ToString();
     ASSERT_TRUE(d->push) << f;
@@ -101,22 +108,29 @@ TEST(Parse, EveryForgejoPushFixture) {
 }
 
 TEST(Parse, GitlabAndBitbucketPushes) {
-  auto gl = ParseDelivery("gitlab", {{"x-gitlab-event", "Push Hook"}, {"x-gitlab-event-uuid", "u"}}, Fixture("gitlab/push.json"));
+  auto gl = ParseDelivery("gitlab", {{"x-gitlab-event", "Push Hook"}, {"x-gitlab-event-uuid", "u"}},
+                          Fixture("gitlab/push.json"));
   ASSERT_TRUE(gl.ok());
   EXPECT_EQ(gl->push->branch, "main");
   EXPECT_EQ(gl->delivery_id, "u");
-  auto bb = ParseDelivery("bitbucket", {{"x-event-key", "repo:push"}}, Fixture("bitbucket/repo_push.json"));
+  auto bb = ParseDelivery("bitbucket", {{"x-event-key", "repo:push"}},
+                          Fixture("bitbucket/repo_push.json"));
   ASSERT_TRUE(bb.ok());
   EXPECT_EQ(bb->push->branch, "main");
   EXPECT_EQ(bb->push->commit, "c14c1bb05dfb1fdcdf06b31485fff61b0ea44277");
 }
 
 TEST(Parse, RejectsMalformedInput) {
-  EXPECT_EQ(ParseDelivery("gitea", {{"x-gitea-event", "push"}}, "{\"ref\": ").status().code(), Code::kInvalid);
-  EXPECT_EQ(ParseDelivery("gitea", {{"x-gitea-event", "push"}}, "[1,2]").status().code(), Code::kInvalid);
+  EXPECT_EQ(ParseDelivery("gitea", {{"x-gitea-event", "push"}}, "{\"ref\": ").status().code(),
+            Code::kInvalid);
+  EXPECT_EQ(ParseDelivery("gitea", {{"x-gitea-event", "push"}}, "[1,2]").status().code(),
+            Code::kInvalid);
   EXPECT_EQ(ParseDelivery("gitea", {}, "{}").status().code(), Code::kInvalid) << "no event header";
-  EXPECT_EQ(ParseDelivery("gitea", {{"x-gitea-event", "push"}}, R"({"ref":"refs/heads/main"})").status().code(),
-            Code::kInvalid) << "push without a commit";
+  EXPECT_EQ(ParseDelivery("gitea", {{"x-gitea-event", "push"}}, R"({"ref":"refs/heads/main"})")
+                .status()
+                .code(),
+            Code::kInvalid)
+      << "push without a commit";
   EXPECT_EQ(ParseDelivery("svn", {}, "{}").status().code(), Code::kNotFound);
 }
 

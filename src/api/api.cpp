@@ -373,7 +373,7 @@ class Api {
     std::int64_t id = d->id;
     r.stream = [this, id, after](const net::StreamWriter& write) mutable {
       auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(2);
-      while (std::chrono::steady_clock::now() < deadline) {
+      while (std::chrono::steady_clock::now() < deadline && !ctx_.events.closed()) {
         auto events = ctx_.events.Read(id, after, 500, std::chrono::seconds(15));
         if (!events.ok()) return;
         for (const auto& e : *events) {

@@ -103,6 +103,7 @@ int RunServer(const ServerOptions& options) {
   sigwait(&signals, &sig);
   spdlog::info(
       "signal {}: shutting down (instances keep running and are adopted on the next start)", sig);
+  events.Close();  // long polls and streams return, so the API's workers can stop
   (*http)->Stop();
   controller.Stop();
   (*proxy)->Stop();

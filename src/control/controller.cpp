@@ -496,12 +496,39 @@ void Controller::SyncLoop() {
     if (auto apps = ctx_.store.ListApps(); apps.ok()) {
       for (const auto& app : *apps) {
         auto serving = ctx_.serving.Get(app.id);
-        if (!serving || serving->instance.runtime != "swarm" || busy.count(app.id)) continue;
-        (void)SyncServicePool(ctx_, app.name, serving->instance.container_id);
+        if (!serving || busy.count(app.id)) continue;
+        if (serving->instance.runtime == "swarm") {
+          (void)SyncServicePool(ctx_, app.name, serving->instance.container_id);
+        } else if (serving->instance.runtime == "process") {
+          Supervise(app, *serving);
+        }
       }
     }
     lock.lock();
   }
+}
+
+// A serving process that died is replaced by a restart deployment of the same release, with
+// exponential backoff (1 s doubling to 60 s) so an app that crashes at once does not spin.
+// (Containers have Docker's restart policy; Swarm restarts its own tasks.)
+void Controller::Supervise(const App& app, const Serving& serving) {
+  if (ctx_.agent.IsRunning(HandleOf(serving.instance))) {
+    if (auto it = restarts_.find(app.id);
+        it != restarts_.end() && ctx_.clock.Now() > it->second.next + std::chrono::minutes(5)) {
+      restarts_.erase(it);  // stable for a while: forget the crash history
+    }
+    return;
+  }
+  auto& backoff = restarts_[app.id];
+  auto now = ctx_.clock.Now();
+  if (now < backoff.next) return;
+  auto delay = std::chrono::seconds(std::min(60, 1 << std::min(backoff.attempts, 6)));
+  backoff.attempts++;
+  backoff.next = now + delay;
+  spdlog::warn("{}: instance {} (pid {}) is gone; restarting release (attempt {})", app.name,
+               serving.instance.id, serving.instance.pid, backoff.attempts);
+  auto d = StartApp(app.name, true, "supervisor");
+  if (!d.ok()) spdlog::error("{}: restart failed: {}", app.name, d.status().message());
 }
 
 // Kills processes an earlier run of this server left behind (build steps, instances that

@@ -71,6 +71,7 @@ class Controller {
   void ReapStrays();
   void ReapStrayContainers();
   void SyncLoop();
+  void Supervise(const App& app, const Serving& serving);
   Result<Instance> RedeployService(const App& app, const Release& release,
                                    const Manifest& manifest);
 
@@ -84,6 +85,11 @@ class Controller {
   std::map<std::int64_t, std::shared_ptr<std::atomic<bool>>> running_;  // id → cancel flag
   std::vector<std::thread> workers_;
   bool stopping_ = false;
+  struct Backoff {
+    int attempts = 0;
+    Clock::time_point next{};
+  };
+  std::map<std::int64_t, Backoff> restarts_;  // app id → crash restarts; SyncLoop's thread only
 };
 
 }  // namespace slipway

@@ -29,21 +29,38 @@ void EventLog::NotifyAll() {
   cv_.notify_all();
 }
 
+void EventLog::Close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool EventLog::closed() {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
 Result<std::vector<Event>> EventLog::Read(std::int64_t deployment_id, std::int64_t after_seq,
                                           int limit, std::chrono::milliseconds wait) {
   auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     std::uint64_t seen;
+    bool closed;
     {
       std::lock_guard lock(mu_);
       seen = generation_;
+      closed = closed_;
     }
     auto events = store_.ListEvents(deployment_id, after_seq, limit);
-    if (!events.ok() || !events->empty() || std::chrono::steady_clock::now() >= deadline) {
+    if (!events.ok() || !events->empty() || closed ||
+        std::chrono::steady_clock::now() >= deadline) {
       return events;
     }
     std::unique_lock lock(mu_);
-    if (!cv_.wait_until(lock, deadline, [&] { return generation_ != seen; })) return events;
+    if (!cv_.wait_until(lock, deadline, [&] { return generation_ != seen || closed_; }))
+      return events;
   }
 }
 

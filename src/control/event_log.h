@@ -30,12 +30,16 @@ class EventLog {
 
   // Wakes every waiter (used at shutdown and when a deployment ends).
   void NotifyAll();
+  // Ends every wait at once, now and from now on (shutdown).
+  void Close();
+  bool closed();
 
  private:
   Store& store_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::uint64_t generation_ = 0;  // bumped on every append, guarded by mu_
+  bool closed_ = false;           // guarded by mu_
 };
 
 }  // namespace slipway

@@ -79,6 +79,17 @@ class ProxyImpl final : public Proxy {
     if (stopped_.exchange(true)) return;
     ioc_.stop();
     for (auto& t : threads_) t.join();
+    // Idle upstream sockets belong to this io_context; they must close before it goes,
+    // though the Targets holding them live on in the router.
+    for (const auto& r : router_.Snapshot()->routes()) {
+      auto targets = r.pool;
+      if (r.target) targets.push_back(r.target);
+      for (const auto& t : targets) {
+        auto pool = t->State<Pool>();
+        std::lock_guard lock(pool->mu);
+        pool->idle.clear();
+      }
+    }
   }
 
  private:
@@ -109,8 +120,8 @@ class ProxyImpl final : public Proxy {
       (void)n;
       if (rec) {
         if (rec == http::error::body_limit) {
-          co_await Send(client,
-                        Page(413, "Payload Too Large", "The request body is too large.", 11));
+          auto page = Page(413, "Payload Too Large", "The request body is too large.", 11);
+          co_await Send(client, std::move(page));
         }
         break;
       }
@@ -138,16 +149,16 @@ class ProxyImpl final : public Proxy {
     const Route* route = table->Match(host, req.target());
     unsigned version = req.version();
     if (!route) {
-      co_return co_await Send(
-          client, Page(404, "Not Found", "No app is routed for host '" + host + "'.", version)) &&
-          keep_alive;
+      auto page = Page(404, "Not Found", "No app is routed for host '" + host + "'.", version);
+      bool sent = co_await Send(client, std::move(page));
+      co_return sent&& keep_alive;
     }
     auto candidates = route->Candidates();
     if (candidates.empty()) {
-      co_return co_await Send(client,
-                              Page(503, "Service Unavailable",
-                                   "App '" + route->app + "' has no running release.", version)) &&
-          keep_alive;
+      auto page = Page(503, "Service Unavailable",
+                       "App '" + route->app + "' has no running release.", version);
+      bool sent = co_await Send(client, std::move(page));
+      co_return sent&& keep_alive;
     }
     AddForwardedHeaders(req, client_ip, host);
     if (IsUpgrade(req)) {
@@ -177,20 +188,22 @@ class ProxyImpl final : public Proxy {
       if (!retry) break;
     }
     if (!outcome.response) {
-      co_return co_await Send(
-          client,
-          outcome.status == 504
-              ? Page(504, "Gateway Timeout", "The app did not answer in time.", version)
-              : Page(502, "Bad Gateway",
-                     outcome.nothing_sent ? "The app's instance is not accepting connections."
-                                          : "The app closed the connection.",
-                     version)) &&
-          keep_alive;
+      // Everything is built before the co_await: GCC 12 destroys the temporaries of a
+      // conditional expression inside a co_await expression twice.
+      std::string detail = outcome.status == 504 ? "The app did not answer in time."
+                           : outcome.nothing_sent
+                               ? "The app's instance is not accepting connections."
+                               : "The app closed the connection.";
+      auto page = Page(outcome.status, outcome.status == 504 ? "Gateway Timeout" : "Bad Gateway",
+                       detail, version);
+      bool sent = co_await Send(client, std::move(page));
+      co_return sent&& keep_alive;
     }
     auto& res = *outcome.response;
     res.keep_alive(keep_alive);
     res.version(version);
-    co_return co_await Send(client, std::move(res)) && keep_alive;
+    bool sent = co_await Send(client, std::move(res));
+    co_return sent&& keep_alive;
   }
 
   struct Outcome {
@@ -290,9 +303,9 @@ class ProxyImpl final : public Proxy {
     auto socket = co_await Connect(target);
     if (!socket) {
       status = 502;
-      co_await Send(client,
-                    Page(502, "Bad Gateway", "The app's instance is not accepting connections.",
-                         req.version()));
+      auto page = Page(502, "Bad Gateway", "The app's instance is not accepting connections.",
+                       req.version());
+      co_await Send(client, std::move(page));
       co_return false;
     }
     beast::tcp_stream upstream(std::move(*socket));
@@ -310,8 +323,8 @@ class ProxyImpl final : public Proxy {
     }
     if (wec || rec) {
       status = 502;
-      co_await Send(client,
-                    Page(502, "Bad Gateway", "The app refused the upgrade.", req.version()));
+      auto page = Page(502, "Bad Gateway", "The app refused the upgrade.", req.version());
+      co_await Send(client, std::move(page));
       co_return false;
     }
     auto res = parser.release();

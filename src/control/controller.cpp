@@ -11,6 +11,7 @@
 
 #include "control/deployer.h"
 #include "control/instances.h"
+#include "git/git.h"
 #include "manifest/manifest.h"
 #include "obs/metrics.h"
 
@@ -127,7 +128,7 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   d.ref = ref.empty() ? app->branch : ref;
   d.branch = ref.empty() ? app->branch : "";
   d.commit = commit;
-  d.repository = app->repo;
+  d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
   auto q = Enqueue(std::move(d));
   if (q.ok()) {
     (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.create",
@@ -171,7 +172,7 @@ Result<Deployment> Controller::Rollback(const std::string& app_name,
   d.type = "rollback";
   d.ref = fmt::format("release {}", target->number);
   d.commit = target->commit;
-  d.repository = app->repo;
+  d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
   d.release_id = target->id;
   d.rollback_from = app->current_release_id;
   auto q = Enqueue(std::move(d));
@@ -221,7 +222,7 @@ Result<Deployment> Controller::StartApp(const std::string& app_name, bool restar
   d.type = "restart";
   d.ref = fmt::format("release {}", release->number);
   d.commit = release->commit;
-  d.repository = app->repo;
+  d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
   d.release_id = release->id;
   auto q = Enqueue(std::move(d));
   if (q.ok()) {

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "control/instances.h"
+#include "git/git.h"
 #include "obs/metrics.h"
 
 namespace slipway {
@@ -162,7 +163,7 @@ Status Deployer::RunStage(Stage stage) {
 }
 
 Status Deployer::Fetch() {
-  Emit(Stage::kFetch, "info", "fetching " + d_.repository);
+  Emit(Stage::kFetch, "info", "fetching " + git::RedactUrl(app_.repo));
   auto sink = [this](os::OutputStream s, std::string_view line) {
     ctx_.events.Append(d_.id, "fetch", "log", std::string(line),
                        s == os::OutputStream::kStderr ? "stderr" : "stdout");
@@ -429,7 +430,8 @@ Status Deployer::Verify() {
   auto handle = HandleOf(*new_instance_);
   auto deadline = ctx_.clock.Now() + manifest_.health_timeout;
   ProbeResult last;
-  // Poll fast at first (most apps listen within milliseconds), backing off to 100 ms.
+  // Poll fast at first (most apps listen within milliseconds), backing off to 20 ms: a
+  // local probe is cheap, and a coarser step would add its own delay to every deploy.
   milliseconds pause(2);
   for (;;) {
     if (!ctx_.agent.IsRunning(handle)) {
@@ -446,7 +448,7 @@ Status Deployer::Verify() {
                           last.status ? "HTTP " + std::to_string(last.status) : last.error)};
     }
     ctx_.clock.SleepFor(pause);
-    pause = std::min(pause * 2, milliseconds(100));
+    pause = std::min(pause * 2, milliseconds(20));
   }
   Emit(Stage::kVerify, "info", fmt::format("{} answered {}", manifest_.health_path, last.status));
   std::vector<long long> latencies;

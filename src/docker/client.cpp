@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "net/http_client.h"
@@ -108,8 +110,20 @@ Result<Client> Client::Connect() {
   std::string url = host && *host ? host : "unix:///var/run/docker.sock";
   if (url.rfind("tcp://", 0) == 0) url = "http://" + url.substr(6);
   std::string base;
-  if (!net::ParseUrl(url, c.endpoint_, base))
+  if (!net::ParseUrl(url, c.endpoint_, base)) {
     return Invalid("DOCKER_HOST '" + url + "' is not unix:// or tcp://");
+  }
+  // The version is negotiated once per daemon address; a daemon that went away since is
+  // reported by the call that needs it.
+  static std::mutex mu;
+  static std::map<std::string, std::string> negotiated;
+  {
+    std::lock_guard lock(mu);
+    if (auto it = negotiated.find(url); it != negotiated.end()) {
+      c.version_ = it->second;
+      return c;
+    }
+  }
   net::ClientRequest req;
   req.target = "/version";
   req.timeout = std::chrono::seconds(5);
@@ -121,6 +135,8 @@ Result<Client> Client::Connect() {
   auto j = json::parse(res->body, nullptr, false);
   std::string server = j.is_object() ? j.value("ApiVersion", "1.41") : "1.41";
   c.version_ = OlderVersion(server, kMaxApiVersion) ? server : kMaxApiVersion;
+  std::lock_guard lock(mu);
+  negotiated[url] = c.version_;
   return c;
 }
 
@@ -180,8 +196,8 @@ Status Client::BuildImage(const std::string& context_dir, const std::string& doc
   auto res = net::HttpStream(endpoint_, req, [&](std::string_view d) { return messages.Feed(d); });
   messages.Finish();
   if (!res.ok())
-    return Unavailable("image build interrupted: the Docker daemon at " + where() + " went away (" +
-                       res.status().message() + ")");
+    return Unavailable("image build interrupted: the Docker daemon is not reachable at " + where() +
+                       " (" + res.status().message() + ")");
   if (res->status >= 300)
     return Invalid("image build refused: HTTP " + std::to_string(res->status));
   if (!messages.error().empty()) return Invalid("image build failed: " + messages.error());
@@ -201,7 +217,8 @@ Result<std::string> Client::LoadImage(const std::string& tar_path, const LineSin
   auto res = net::HttpStream(endpoint_, req, [&](std::string_view d) { return messages.Feed(d); });
   messages.Finish();
   if (!res.ok())
-    return Unavailable("image load interrupted: the Docker daemon at " + where() + " went away");
+    return Unavailable("image load interrupted: the Docker daemon is not reachable at " + where() +
+                       " (" + res.status().message() + ")");
   if (res->status >= 300)
     return Invalid("image load refused (HTTP " + std::to_string(res->status) + "): is " + tar_path +
                    " a docker save tarball?");

@@ -67,10 +67,12 @@ Status RunGit(const std::vector<std::string>& args, const os::CommandSpec& base,
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   auto result = os::Run(spec, sink, options);
   if (!result.ok()) return result.status();
-  if (result->timed_out) return {Code::kTimeout, "git " + args[0] + " timed out"};
-  if (result->cancelled) return {Code::kCancelled, "git " + args[0] + " cancelled"};
+  // Name the subcommand, not the -C option that may come first.
+  std::string verb = args[0] == "-C" && args.size() > 2 ? args[2] : args[0];
+  if (result->timed_out) return {Code::kTimeout, "git " + verb + " timed out"};
+  if (result->cancelled) return {Code::kCancelled, "git " + verb + " cancelled"};
   if (result->exit_code != 0) {
-    return Unavailable("git " + args[0] + " exited with " + std::to_string(result->exit_code));
+    return Unavailable("git " + verb + " exited with " + std::to_string(result->exit_code));
   }
   return Status::Ok();
 }

@@ -352,7 +352,12 @@ Status Deployer::StartService() {
 Status Deployer::ProbeAll(const std::vector<TaskView>& tasks) {
   int probed = 0;
   for (const auto& t : tasks) {
-    if (t.desired != "running" || t.state != "running" || t.port == 0) continue;
+    // The same set the gateway routes to: a task still starting (or already being replaced)
+    // is Swarm's business, not a verify failure.
+    if (t.desired != "running" || t.state != "running" || t.port == 0 ||
+        !ctx_.agent.TaskHealthy(t.container_id)) {
+      continue;
+    }
     auto p = ctx_.agent.Probe(t.port, manifest_.health_path, milliseconds(1000));
     if (!p.healthy()) {
       return {Code::kUnhealthy,

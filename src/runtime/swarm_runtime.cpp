@@ -122,7 +122,11 @@ Result<std::vector<TaskView>> SwarmRuntime::Tasks(const std::string& service) {
     if (st.contains("ContainerStatus"))
       v.container_id = st["ContainerStatus"].value("ContainerID", "");
     if (st.contains("PortStatus") && st["PortStatus"].contains("Ports")) {
-      for (const auto& p : st["PortStatus"]["Ports"]) v.port = p.value("PublishedPort", 0);
+      // Docker 20.10 may publish a host-mode port twice, one for IPv4 and one for IPv6, each
+      // with its own number; the IPv4 one comes first and is the one loopback reaches.
+      for (const auto& p : st["PortStatus"]["Ports"]) {
+        if (v.port == 0) v.port = p.value("PublishedPort", 0);
+      }
     }
     v.image = t["Spec"]["ContainerSpec"].value("Image", "");
     out.push_back(std::move(v));

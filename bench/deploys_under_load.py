@@ -68,11 +68,11 @@ try:
             overheads.append(serving - sent - work)
         requests = load.count
         assert not load.stop_flag.is_set() and load.count < load.max_per_thread * load.threads, "load ran out early"
+        # The floor is measured under the same load as the deploys.
+        status, rel = server.api("GET", "/api/v1/apps/hello/releases")
+        release_dir = [r["path"] for r in rel["releases"] if r["current"]][0]
+        floor = statistics.median(bare_start_ms(release_dir) for _ in range(20))
     failures = len(load.failures)
-    status, app = server.api("GET", "/api/v1/apps/hello")
-    status, rel = server.api("GET", "/api/v1/apps/hello/releases")
-    release_dir = [r["path"] for r in rel["releases"] if r["current"]][0]
-    floor = statistics.median(bare_start_ms(release_dir) for _ in range(20))
     # Rollback: POST → previous release serving.
     rollbacks = []
     for _ in range(5):

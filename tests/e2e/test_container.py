@@ -138,6 +138,25 @@ class ContainerRuntime(SlipwayTestCase):
         self.assertEqual(self.server.serving_version(), "v1")
         self.assertEqual(len(self.my_containers()), 1)
 
+    def test_orphan_containers_are_reaped_at_start_and_missing_images_are_clear(self):
+        d = self.deploy_by_push(self.commit("v1", container_manifest()))
+        self.assertEqual(d["status"], "succeeded", d)
+        home = os.path.realpath(self.server.data)
+        tag = "slipway/hello:1-" + d["commit"][:7]
+        status, stray = dockerd.api("POST", "/containers/create?name=slipway-hello-stray",
+                                    {"Image": tag, "Labels": {"slipway.home": home, "slipway.app": "hello"}})
+        self.assertEqual(status, 201, stray)
+        self.server.kill()
+        self.server.start()
+        names = [c["Names"][0] for c in self.my_containers()]
+        self.assertEqual(names, ["/slipway-hello-1"], "the stray is gone, the serving container adopted")
+        self.assertEqual(self.server.serving_version(), "v1")
+        d = self.deploy_by_push(self.commit("v2", container_manifest(source="image: no-such-image:latest")))
+        self.assertEqual((d["status"], d["stage"]), ("failed", "release"), d)
+        self.assertIn("no-such-image:latest", d["error"])
+        self.assertIn("not on this node", d["error"])
+        self.assertEqual(self.server.serving_version(), "v1")
+
     def test_daemon_stopped_mid_deployment_fails_clearly_then_recovers(self):
         if not dockerd.started_here():
             self.skipTest("dockerd was started outside this test; it is not ours to stop")

@@ -1,4 +1,5 @@
 #include "gateway/proxy.h"
+#include "net/listen.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -52,21 +53,7 @@ class ProxyImpl final : public Proxy {
       : options_(std::move(options)), router_(router), acceptor_(ioc_) {}
   ~ProxyImpl() override { Stop(); }
 
-  Status Bind() {
-    boost::system::error_code ec;
-    auto address = asio::ip::make_address(options_.address, ec);
-    if (ec) return Invalid("bad gateway address '" + options_.address + "'");
-    tcp::endpoint ep(address, static_cast<unsigned short>(options_.port));
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return Unavailable(fmt::format("gateway cannot listen on {}:{}: {}", options_.address,
-                                     options_.port, ec.message()));
-    }
-    return Status::Ok();
-  }
+  Status Bind() { return net::Listen(acceptor_, options_.address, options_.port, "gateway"); }
 
   int port() const override { return acceptor_.local_endpoint().port(); }
 

@@ -1,4 +1,5 @@
 #include "net/http_server.h"
+#include "net/listen.h"
 
 #include <spdlog/spdlog.h>
 
@@ -71,21 +72,7 @@ class HttpServerImpl final : public HttpServer {
 
   ~HttpServerImpl() override { Stop(); }
 
-  Status Bind() {
-    boost::system::error_code ec;
-    auto address = asio::ip::make_address(options_.address, ec);
-    if (ec) return Invalid("bad listen address '" + options_.address + "'");
-    tcp::endpoint ep(address, static_cast<unsigned short>(options_.port));
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return Unavailable("cannot listen on " + options_.address + ":" +
-                         std::to_string(options_.port) + ": " + ec.message());
-    }
-    return Status::Ok();
-  }
+  Status Bind() { return net::Listen(acceptor_, options_.address, options_.port, "API"); }
 
   int port() const override { return acceptor_.local_endpoint().port(); }
 

@@ -118,7 +118,7 @@ Status Controller::DeleteApp(const std::string& name, const std::string& actor) 
 
 Result<Deployment> Controller::Deploy(const std::string& app_name, const std::string& ref,
                                       const std::string& actor, const std::string& type,
-                                      const std::string& commit) {
+                                      const std::string& commit, const WebhookDelivery* delivery) {
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
   Deployment d;
@@ -129,7 +129,7 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   d.branch = ref.empty() ? app->branch : "";
   d.commit = commit;
   d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
-  auto q = Enqueue(std::move(d));
+  auto q = Enqueue(std::move(d), delivery);
   if (q.ok()) {
     (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.create",
                                   "deployment/" + std::to_string(q->id),
@@ -232,10 +232,11 @@ Result<Deployment> Controller::StartApp(const std::string& app_name, bool restar
   return q;
 }
 
-Result<Deployment> Controller::Enqueue(Deployment d) {
+Result<Deployment> Controller::Enqueue(Deployment d, const WebhookDelivery* delivery) {
   std::lock_guard lock(mu_);
   if (stopping_) return Unavailable("the server is shutting down");
-  auto created = ctx_.store.CreateDeployment(std::move(d));
+  auto created = delivery ? ctx_.store.CreateDeploymentForDelivery(std::move(d), *delivery)
+                          : ctx_.store.CreateDeployment(std::move(d));
   if (!created.ok()) return created;
   ctx_.events.Append(created->id, "queued", "info",
                      fmt::format("queued {} of {}", created->type, created->ref));
@@ -357,25 +358,26 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
   } else {
     deploy = true;
   }
-  if (!dl.delivery_id.empty()) {
-    WebhookDelivery rec{
-        provider, dl.delivery_id, app_name, dl.event, deploy ? "queued" : out.outcome, std::nullopt,
-        0};
-    if (auto s = ctx_.store.RecordDelivery(rec); !s.ok()) {
-      if (s.code() == Code::kConflict) {
-        return count(dl.event,
-                     {200, "duplicate", "delivery " + dl.delivery_id + " was already received",
-                      std::nullopt});
-      }
-      return count(dl.event, {503, "unavailable", s.message(), std::nullopt});
-    }
-  }
+  WebhookDelivery rec{
+      provider, dl.delivery_id, app_name, dl.event, deploy ? "queued" : out.outcome, std::nullopt,
+      0};
+  auto duplicate = [&] {
+    return count(dl.event, {200, "duplicate",
+                            "delivery " + dl.delivery_id + " was already received", std::nullopt});
+  };
   if (deploy) {
+    // The delivery and its deployment are recorded together: a crash keeps both or neither.
     auto q = Deploy(app_name, dl.push->branch, provider + ":" + dl.push->pusher, "push",
-                    dl.push->commit);
+                    dl.push->commit, dl.delivery_id.empty() ? nullptr : &rec);
+    if (!q.ok() && q.status().code() == Code::kConflict) return duplicate();
     if (!q.ok()) return count(dl.event, {503, "unavailable", q.status().message(), std::nullopt});
     out = {202, "queued",
            fmt::format("deployment #{} of {} queued", q->id, dl.push->commit.substr(0, 7)), q->id};
+  } else if (!dl.delivery_id.empty()) {
+    if (auto s = ctx_.store.RecordDelivery(rec); !s.ok()) {
+      if (s.code() == Code::kConflict) return duplicate();
+      return count(dl.event, {503, "unavailable", s.message(), std::nullopt});
+    }
   }
   return count(dl.event, out);
 }

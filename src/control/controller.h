@@ -44,7 +44,8 @@ class Controller {
   // Queues a deployment of `ref` (branch, tag or sha; "" = the app's branch).
   Result<Deployment> Deploy(const std::string& app, const std::string& ref,
                             const std::string& actor, const std::string& type = "manual",
-                            const std::string& commit = "");
+                            const std::string& commit = "",
+                            const WebhookDelivery* delivery = nullptr);
   // Queues a switch back to a retained release: `number` or, when empty, the one before
   // the current. kNotFound when there is no such release on disk.
   Result<Deployment> Rollback(const std::string& app, std::optional<std::int64_t> number,
@@ -63,7 +64,9 @@ class Controller {
                                 const webhook::HeaderMap& headers, const std::string& body);
 
  private:
-  Result<Deployment> Enqueue(Deployment d);
+  // Stores and queues `d`; with `delivery`, records the webhook delivery in the same
+  // transaction (kConflict for a replay, nothing queued).
+  Result<Deployment> Enqueue(Deployment d, const WebhookDelivery* delivery = nullptr);
   void WorkerLoop();
   void RouteApp(const App& app);
   void Recover();

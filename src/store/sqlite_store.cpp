@@ -256,6 +256,31 @@ class SqliteStore final : public Store {
 
   Result<Deployment> CreateDeployment(Deployment d) override {
     std::lock_guard lock(mu_);
+    return InsertDeployment(std::move(d));
+  }
+
+  Result<Deployment> CreateDeploymentForDelivery(Deployment d, WebhookDelivery delivery) override {
+    std::lock_guard lock(mu_);
+    if (auto s = ExecSql("BEGIN IMMEDIATE"); !s.ok()) return s;
+    Status st = InsertDelivery(delivery);
+    Result<Deployment> created = st.ok() ? InsertDeployment(std::move(d)) : Result<Deployment>(st);
+    if (created.ok()) {
+      st = Stmt(db_,
+                "UPDATE webhook_deliveries SET deployment_id = ? WHERE provider = ? AND "
+                "delivery_id = ?")
+               .Bind(created->id)
+               .Bind(delivery.provider)
+               .Bind(delivery.delivery_id)
+               .Exec();
+      if (st.ok()) st = ExecSql("COMMIT");
+      if (st.ok()) return created;
+    }
+    (void)ExecSql("ROLLBACK");
+    return created.ok() ? Result<Deployment>(st) : created;
+  }
+
+  // REQUIRES: mu_ held.
+  Result<Deployment> InsertDeployment(Deployment d) {
     d.created_ms = d.updated_ms = clock_.WallMillis();
     Stmt s(db_,
            "INSERT INTO deployments (app_id, type, name, environment, status, stage, git_commit, "
@@ -481,6 +506,11 @@ class SqliteStore final : public Store {
 
   Status RecordDelivery(const WebhookDelivery& d) override {
     std::lock_guard lock(mu_);
+    return InsertDelivery(d);
+  }
+
+  // REQUIRES: mu_ held.
+  Status InsertDelivery(const WebhookDelivery& d) {
     Stmt s(db_, "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?)");
     s.Bind(d.provider)
         .Bind(d.delivery_id)

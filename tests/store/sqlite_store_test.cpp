@@ -133,6 +133,24 @@ TEST_F(SqliteStoreTest, DeliveriesAreDeduplicated) {
   EXPECT_TRUE(store_->RecordDelivery(d).ok()) << "ids are per provider";
 }
 
+TEST_F(SqliteStoreTest, DeliveryAndItsDeploymentAreOneTransaction) {
+  App a = MakeApp("hello");
+  Deployment d;
+  d.app_id = a.id;
+  WebhookDelivery delivery{"gitea", "uuid-7", "hello", "push", "queued", std::nullopt, 0};
+  auto first = store_->CreateDeploymentForDelivery(d, delivery);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto replay = store_->CreateDeploymentForDelivery(d, delivery);
+  EXPECT_EQ(replay.status().code(), Code::kConflict);
+  EXPECT_EQ(store_->ListDeployments({a.id, std::nullopt, 10})->size(), 1u)
+      << "a replay writes nothing";
+  d.app_id = 9999;  // violates the foreign key: the delivery must not stay behind alone
+  delivery.delivery_id = "uuid-8";
+  EXPECT_FALSE(store_->CreateDeploymentForDelivery(d, delivery).ok());
+  EXPECT_TRUE(store_->RecordDelivery(delivery).ok())
+      << "the failed attempt left no delivery record";
+}
+
 TEST_F(SqliteStoreTest, InstancesAndAudit) {
   App a = MakeApp("hello");
   Instance i{0, a.id, 1, "process", 123, 456, 8000, "cid", "serving", 0};

@@ -2,7 +2,7 @@
 """Gateway throughput and latency against nginx, same upstream, same run.
 
 The upstream is the example app as Slipway deployed it. wrk -t2 -c64 keep-alive drives:
-the upstream directly, nginx (keepalive upstream pool) and the Slipway gateway. RSS is the
+the upstream directly, nginx (2 workers, as many as the gateway has threads; keepalive upstream pool) and the Slipway gateway. RSS is the
 nginx worker's and the whole slipway server's (control plane included).
 Usage: bench/gateway_vs_nginx.py [seconds]
 """
@@ -23,7 +23,7 @@ try:
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""
-worker_processes 1;
+worker_processes 2;
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log;

@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 // the mutex guards the vector only (never held across I/O).
 struct Pool {
   std::mutex mu;
-  std::vector<tcp::socket> idle;
+  std::vector<std::vector<tcp::socket>> idle;  // per io_context: a socket stays on its loop
 };
 
 http::response<http::string_body> Page(int status, const std::string& title,
@@ -50,7 +50,10 @@ bool IsUpgrade(const http::request<http::string_body>& req) {
 class ProxyImpl final : public Proxy {
  public:
   ProxyImpl(ProxyOptions options, const Router& router)
-      : options_(std::move(options)), router_(router), acceptor_(ioc_) {}
+      : options_(std::move(options)),
+        router_(router),
+        contexts_(MakeContexts(options_.threads)),
+        acceptor_(*contexts_.front()) {}
   ~ProxyImpl() override { Stop(); }
 
   Status Bind() { return net::Listen(acceptor_, options_.address, options_.port, "gateway"); }
@@ -58,13 +61,17 @@ class ProxyImpl final : public Proxy {
   int port() const override { return acceptor_.local_endpoint().port(); }
 
   void Start() override {
-    asio::co_spawn(ioc_, Accept(), asio::detached);
-    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    asio::co_spawn(*contexts_.front(), Accept(), asio::detached);
+    for (auto& ctx : contexts_) {
+      // Keeps a loop with no connection yet from returning at once.
+      guards_.push_back(asio::make_work_guard(*ctx));
+      threads_.emplace_back([c = ctx.get()] { c->run(); });
+    }
   }
 
   void Stop() override {
     if (stopped_.exchange(true)) return;
-    ioc_.stop();
+    for (auto& ctx : contexts_) ctx->stop();
     for (auto& t : threads_) t.join();
     // Idle upstream sockets belong to this io_context; they must close before it goes,
     // though the Targets holding them live on in the router.
@@ -80,19 +87,28 @@ class ProxyImpl final : public Proxy {
   }
 
  private:
+  // One io_context per thread, each with its own connections (client and upstream), so the
+  // threads never contend on one scheduler.
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < std::max(1, n); ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
+
   asio::awaitable<void> Accept() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+    for (std::size_t next = 0;; next = (next + 1) % contexts_.size()) {
+      auto [ec, socket] =
+          co_await acceptor_.async_accept(*contexts_[next], asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (!acceptor_.is_open()) co_return;
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(socket.get_executor(), Session(std::move(socket)), asio::detached);
+      asio::co_spawn(*contexts_[next], Session(std::move(socket), next), asio::detached);
     }
   }
 
-  asio::awaitable<void> Session(tcp::socket socket) {
+  asio::awaitable<void> Session(tcp::socket socket, std::size_t loop) {
     boost::system::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     std::string client_ip = ec ? "" : peer.address().to_string();
@@ -115,7 +131,7 @@ class ProxyImpl final : public Proxy {
       client.expires_never();
       auto req = parser.release();
       bool keep_alive = req.keep_alive();
-      if (!co_await Forward(client, req, client_ip, keep_alive)) break;
+      if (!co_await Forward(client, req, client_ip, keep_alive, loop)) break;
       if (!keep_alive) break;
     }
     client.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -130,7 +146,7 @@ class ProxyImpl final : public Proxy {
 
   // Returns false when the client connection must close.
   asio::awaitable<bool> Forward(beast::tcp_stream& client, http::request<http::string_body>& req,
-                                const std::string& client_ip, bool& keep_alive) {
+                                const std::string& client_ip, bool& keep_alive, std::size_t loop) {
     auto table = router_.Snapshot();
     std::string host(req[http::field::host]);
     const Route* route = table->Match(host, req.target());
@@ -166,7 +182,7 @@ class ProxyImpl final : public Proxy {
       Target& target = *candidates[i];
       target.BeginRequest();
       auto started = Clock::now();
-      outcome = co_await Exchange(req, target);
+      outcome = co_await Exchange(req, target, loop);
       target.EndRequest(
           outcome.response ? static_cast<int>(outcome.response->result_int()) : outcome.status,
           std::chrono::duration<double>(Clock::now() - started).count());
@@ -222,29 +238,32 @@ class ProxyImpl final : public Proxy {
     co_return stream.release_socket();
   }
 
-  std::optional<tcp::socket> TakeIdle(Target& target) {
+  std::optional<tcp::socket> TakeIdle(Target& target, std::size_t loop) {
     auto pool = target.State<Pool>();
     std::lock_guard lock(pool->mu);
-    if (pool->idle.empty()) return std::nullopt;
-    tcp::socket s = std::move(pool->idle.back());
-    pool->idle.pop_back();
+    if (pool->idle.size() <= loop || pool->idle[loop].empty()) return std::nullopt;
+    tcp::socket s = std::move(pool->idle[loop].back());
+    pool->idle[loop].pop_back();
     return s;
   }
 
-  void ReturnIdle(Target& target, tcp::socket socket) {
+  void ReturnIdle(Target& target, std::size_t loop, tcp::socket socket) {
     auto pool = target.State<Pool>();
     std::lock_guard lock(pool->mu);
-    if (pool->idle.size() < options_.max_idle_per_target) pool->idle.push_back(std::move(socket));
+    if (pool->idle.size() <= loop) pool->idle.resize(contexts_.size());
+    if (pool->idle[loop].size() < options_.max_idle_per_target)
+      pool->idle[loop].push_back(std::move(socket));
   }
 
   // One request/response over a pooled or new connection. A pooled connection the target
   // closed while idle fails before any response byte; then the request is sent once more
   // on a fresh connection, so a recycled keep-alive never surfaces as a client error.
-  asio::awaitable<Outcome> Exchange(http::request<http::string_body>& req, Target& target) {
+  asio::awaitable<Outcome> Exchange(http::request<http::string_body>& req, Target& target,
+                                    std::size_t loop) {
     req.keep_alive(true);
     Outcome out;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      std::optional<tcp::socket> socket = attempt == 0 ? TakeIdle(target) : std::nullopt;
+      std::optional<tcp::socket> socket = attempt == 0 ? TakeIdle(target, loop) : std::nullopt;
       bool pooled = socket.has_value();
       if (!socket) socket = co_await Connect(target);
       if (!socket) {
@@ -276,7 +295,7 @@ class ProxyImpl final : public Proxy {
       out.response = parser.release();
       if (out.response->keep_alive()) {
         upstream.expires_never();
-        ReturnIdle(target, upstream.release_socket());
+        ReturnIdle(target, loop, upstream.release_socket());
       }
       co_return out;
     }
@@ -351,7 +370,8 @@ class ProxyImpl final : public Proxy {
 
   ProxyOptions options_;
   const Router& router_;
-  asio::io_context ioc_;
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};

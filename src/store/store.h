@@ -69,7 +69,8 @@ class Store {
   virtual Status RecordDelivery(const WebhookDelivery& d) = 0;
   // Records the delivery and the deployment it queues in one transaction: after a crash
   // either both exist or neither does. kConflict (and nothing written) for a replay.
-  virtual Result<Deployment> CreateDeploymentForDelivery(Deployment d, WebhookDelivery delivery) = 0;
+  virtual Result<Deployment> CreateDeploymentForDelivery(Deployment d,
+                                                         WebhookDelivery delivery) = 0;
 
   virtual Status AppendAudit(AuditEvent e) = 0;
   virtual Result<std::vector<AuditEvent>> ListAudit(int limit) = 0;

@@ -166,14 +166,7 @@ Result<Deployment> Controller::Rollback(const std::string& app_name,
   if (app->current_release_id && target->id == *app->current_release_id) {
     return Conflict(fmt::format("release {} is already serving", target->number));
   }
-  Deployment d;
-  d.app_id = app->id;
-  d.app = app->name;
-  d.type = "rollback";
-  d.ref = fmt::format("release {}", target->number);
-  d.commit = target->commit;
-  d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
-  d.release_id = target->id;
+  Deployment d = OfRetainedRelease(*app, *target, "rollback");
   d.rollback_from = app->current_release_id;
   auto q = Enqueue(std::move(d));
   if (q.ok()) {
@@ -182,6 +175,20 @@ Result<Deployment> Controller::Rollback(const std::string& app_name,
          fmt::format(R"({{"app":"{}","release":{}}})", Json(app_name), target->number)});
   }
   return q;
+}
+
+// A deployment that starts a release already on disk (rollback, restart): no build.
+Deployment Controller::OfRetainedRelease(const App& app, const Release& release,
+                                         const std::string& type) {
+  Deployment d;
+  d.app_id = app.id;
+  d.app = app.name;
+  d.type = type;
+  d.ref = fmt::format("release {}", release.number);
+  d.commit = release.commit;
+  d.repository = git::RedactUrl(app.repo);  // credentials stay with the app only
+  d.release_id = release.id;
+  return d;
 }
 
 Status Controller::StopApp(const std::string& app_name, const std::string& actor) {
@@ -216,15 +223,7 @@ Result<Deployment> Controller::StartApp(const std::string& app_name, bool restar
   auto release = ctx_.store.GetRelease(*app->current_release_id);
   if (!release.ok()) return release.status();
   (void)ctx_.store.SetAppStopped(app->id, false);
-  Deployment d;
-  d.app_id = app->id;
-  d.app = app->name;
-  d.type = "restart";
-  d.ref = fmt::format("release {}", release->number);
-  d.commit = release->commit;
-  d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
-  d.release_id = release->id;
-  auto q = Enqueue(std::move(d));
+  auto q = Enqueue(OfRetainedRelease(*app, *release, "restart"));
   if (q.ok()) {
     (void)ctx_.store.AppendAudit({0, 0, actor, restart ? "app.restart" : "app.start",
                                   "app/" + app_name, fmt::format(R"({{"deployment":{}}})", q->id)});

@@ -67,6 +67,8 @@ class Controller {
   // Stores and queues `d`; with `delivery`, records the webhook delivery in the same
   // transaction (kConflict for a replay, nothing queued).
   Result<Deployment> Enqueue(Deployment d, const WebhookDelivery* delivery = nullptr);
+  static Deployment OfRetainedRelease(const App& app, const Release& release,
+                                      const std::string& type);
   void WorkerLoop();
   void RouteApp(const App& app);
   void Recover();

@@ -21,6 +21,26 @@ std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int
 
 namespace {
 
+// What every instance of a release sees in its environment. Only host processes carry the
+// SLIPWAY_HOME marker: the reaper scans /proc for it at start, and container processes show
+// up in the host's /proc too, where the marker would get them killed.
+std::map<std::string, std::string> ReleaseEnv(const Context& ctx, const App& app,
+                                              const Release& release, const Manifest& m) {
+  auto env = m.env;
+  env["SLIPWAY_APP"] = app.name;
+  env["SLIPWAY_RELEASE"] = std::to_string(release.number);
+  if (m.runtime == "process") env[kHomeMarker] = ctx.paths.data;
+  return env;
+}
+
+std::map<std::string, std::string> ReleaseLabels(const Context& ctx, const App& app,
+                                                 const Release& release) {
+  return {{"slipway.app", app.name},
+          {"slipway.release", std::to_string(release.number)},
+          {"slipway.deployment", std::to_string(release.deployment_id)},
+          {"slipway.home", ctx.paths.data}};
+}
+
 InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release, const Manifest& m,
                       const Instance& instance) {
   InstanceSpec spec;
@@ -29,11 +49,8 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
   spec.release_id = release.id;
   spec.release_dir = release.path;
   spec.command = m.command;
-  spec.env = m.env;
-  spec.env["SLIPWAY_APP"] = app.name;
-  spec.env["SLIPWAY_RELEASE"] = std::to_string(release.number);
+  spec.env = ReleaseEnv(ctx, app, release, m);
   spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(instance.id);
-  spec.env[kHomeMarker] = ctx.paths.data;
   spec.port = instance.port;
   spec.log_path = InstanceLogPath(ctx.paths, app.name, instance.id);
   if (m.runtime == "container") {  // swarm services are started by the Deployer itself
@@ -46,11 +63,8 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
     c.cpus = m.cpus;
     c.volumes = m.volumes;
     c.restart = m.restart;
-    c.labels = {{"slipway.app", app.name},
-                {"slipway.release", std::to_string(release.number)},
-                {"slipway.deployment", std::to_string(release.deployment_id)},
-                {"slipway.instance", std::to_string(instance.id)},
-                {"slipway.home", ctx.paths.data}};
+    c.labels = ReleaseLabels(ctx, app, release);
+    c.labels["slipway.instance"] = std::to_string(instance.id);
   }
   return spec;
 }
@@ -93,13 +107,8 @@ ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& r
   ServiceSpec s;
   s.name = ServiceName(app.name);
   s.image = ImageTag(app.name, release);
-  s.env = m.env;
-  s.env["SLIPWAY_APP"] = app.name;
-  s.env["SLIPWAY_RELEASE"] = std::to_string(release.number);
-  s.labels = {{"slipway.app", app.name},
-              {"slipway.release", std::to_string(release.number)},
-              {"slipway.deployment", std::to_string(release.deployment_id)},
-              {"slipway.home", ctx.paths.data}};
+  s.env = ReleaseEnv(ctx, app, release, m);
+  s.labels = ReleaseLabels(ctx, app, release);
   s.container_port = m.container_port;
   s.replicas = m.replicas;
   s.constraints = m.constraints;

@@ -150,6 +150,8 @@ class ContainerRuntime(SlipwayTestCase):
         self.server.start()
         names = [c["Names"][0] for c in self.my_containers()]
         self.assertEqual(names, ["/slipway-hello-1"], "the stray is gone, the serving container adopted")
+        status, info = dockerd.api("GET", "/containers/slipway-hello-1/json")
+        self.assertEqual(info["RestartCount"], 0, "adopted, not killed and revived by its restart policy")
         self.assertEqual(self.server.serving_version(), "v1")
         d = self.deploy_by_push(self.commit("v2", container_manifest(source="image: no-such-image:latest")))
         self.assertEqual((d["status"], d["stage"]), ("failed", "release"), d)

@@ -1,5 +1,6 @@
 #include "manifest/manifest.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -7,14 +8,174 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 namespace slipway {
 namespace {
+
+using namespace std::chrono_literals;
+namespace limits = manifest_limits;
 
 struct ManifestError {
   YAML::Mark mark;
   std::string message;
 };
+
+enum class Parsed { kOk, kMalformed, kTooLarge };
+
+constexpr long long kMaxDurationMs = 87'600LL * 3'600'000;  // 10 years of 365 days
+constexpr long long kKiB = 1LL << 10;
+constexpr long long kMiB = 1LL << 20;
+constexpr long long kGiB = 1LL << 30;
+constexpr long long kTiB = 1LL << 40;
+
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// out = a * b + c, false on overflow.
+bool MulAdd(long long a, long long b, long long c, long long& out) {
+  long long product = 0;
+  if (__builtin_mul_overflow(a, b, &product)) return false;
+  return !__builtin_add_overflow(product, c, &out);
+}
+
+// Splits "12.5ms" into "12", "5", "ms"; false unless it is digits[.digits]unit.
+bool SplitDuration(std::string_view text, std::string_view& whole, std::string_view& fraction,
+                   std::string_view& unit) {
+  auto digits_end = [&](std::size_t i) {
+    while (i < text.size() && IsDigit(text[i])) ++i;
+    return i;
+  };
+  std::size_t w = digits_end(0);
+  if (w == 0) return false;
+  whole = text.substr(0, w);
+  std::size_t f = w;
+  if (w < text.size() && text[w] == '.') {
+    f = digits_end(w + 1);
+    if (f == w + 1) return false;
+    fraction = text.substr(w + 1, f - w - 1);
+  }
+  unit = text.substr(f);
+  return unit.empty() || unit == "ms" || unit == "s" || unit == "m" || unit == "h";
+}
+
+Parsed ParseDurationMs(std::string_view text, long long& ms) {
+  std::string_view whole, fraction, unit;
+  if (!SplitDuration(text, whole, fraction, unit)) return Parsed::kMalformed;
+  const long long per_unit = unit == "ms"  ? 1
+                             : unit == "m" ? 60'000
+                             : unit == "h" ? 3'600'000
+                                           : 1000;
+  long long n = 0;
+  for (char c : whole) {
+    // Stopping at the cap keeps a 20-digit number from wrapping around.
+    if (!MulAdd(n, 10, c - '0', n) || n > kMaxDurationMs) return Parsed::kTooLarge;
+  }
+  // Digits past the twelfth are worth less than 4ns of any unit, and ignoring them keeps
+  // frac * per_unit within range.
+  long long frac = 0, scale = 1;
+  for (char c : fraction.substr(0, 12)) {
+    frac = frac * 10 + (c - '0');
+    scale *= 10;
+  }
+  long long total = 0;
+  if (!MulAdd(n, per_unit, frac * per_unit / scale, total) || total > kMaxDurationMs)
+    return Parsed::kTooLarge;
+  ms = total;
+  return Parsed::kOk;
+}
+
+bool BytesUnit(std::string_view unit, long long& multiplier) {
+  std::string lower(unit);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  constexpr long long kKB = 1'000, kMB = kKB * kKB, kGB = kMB * kKB, kTB = kGB * kKB;
+  static const std::pair<const char*, long long> kUnits[] = {
+      {"", 1},     {"b", 1},      {"k", kKiB},   {"kib", kKiB}, {"kb", kKB},
+      {"m", kMiB}, {"mib", kMiB}, {"mb", kMB},   {"g", kGiB},   {"gib", kGiB},
+      {"gb", kGB}, {"t", kTiB},   {"tib", kTiB}, {"tb", kTB}};
+  for (const auto& [name, value] : kUnits) {
+    if (lower == name) {
+      multiplier = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+Parsed ParseBytesValue(std::string_view text, long long& out) {
+  std::size_t i = 0;
+  while (i < text.size() && IsDigit(text[i])) ++i;
+  long long multiplier = 0;
+  if (i == 0 || !BytesUnit(text.substr(i), multiplier)) return Parsed::kMalformed;
+  long long n = 0;
+  for (char c : text.substr(0, i)) {
+    if (!MulAdd(n, 10, c - '0', n)) return Parsed::kTooLarge;
+  }
+  long long total = 0;
+  if (!MulAdd(n, multiplier, 0, total)) return Parsed::kTooLarge;
+  out = total;
+  return Parsed::kOk;
+}
+
+// The largest whole unit, as a user would write it: 0s, 100ms, 1m, 24h.
+std::string FormatDuration(std::chrono::milliseconds d) {
+  const long long ms = d.count();
+  if (ms == 0) return "0s";
+  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string FormatBytes(long long n) {
+  static const std::pair<long long, const char*> kUnits[] = {
+      {kTiB, "TiB"}, {kGiB, "GiB"}, {kMiB, "MiB"}, {kKiB, "KiB"}};
+  for (const auto& [mult, name] : kUnits) {
+    if (n != 0 && n % mult == 0) return std::to_string(n / mult) + name;
+  }
+  return std::to_string(n) + " bytes";
+}
+
+// A user's value quoted in a message, cut short (on a character boundary) so that an error
+// stays one readable line.
+std::string Shown(const std::string& s) {
+  constexpr std::size_t kMax = 64;
+  if (s.size() <= kMax) return s;
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "...";
+}
+
+// Bytes after a UTF-8 lead byte, or -1 when `lead` cannot start a character.
+int Utf8Continuations(unsigned char lead) {
+  if (lead < 0x80) return 0;
+  if ((lead & 0xE0) == 0xC0) return 1;
+  if ((lead & 0xF0) == 0xE0) return 2;
+  if ((lead & 0xF8) == 0xF0) return 3;
+  return -1;
+}
+
+// yaml-cpp passes undecodable bytes through, and they would make every later JSON dump of
+// the manifest throw. Overlong forms, surrogates and code points past U+10FFFF are refused.
+bool IsUtf8(std::string_view s) {
+  static constexpr unsigned kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+  for (std::size_t i = 0; i < s.size();) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    const int extra = Utf8Continuations(lead);
+    if (extra < 0 || i + static_cast<std::size_t>(extra) >= s.size()) return false;
+    unsigned cp = lead & (0x7F >> extra);
+    for (int k = 1; k <= extra; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+      if ((next & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (next & 0x3F);
+    }
+    if (cp < kMinForLength[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return true;
+}
 
 // Error-reporting helpers bound to the node being read. Throws ManifestError, caught in
 // ParseManifest; nothing escapes this file.
@@ -24,32 +185,65 @@ class Reader {
     throw ManifestError{node.Mark(), msg};
   }
 
-  static std::string Scalar(const YAML::Node& node, const std::string& key) {
+  static void Length(const YAML::Node& node, const std::string& key, std::size_t max_bytes) {
+    const std::size_t n = node.Scalar().size();
+    if (n > max_bytes) {
+      Fail(node, key + ": too long (" + std::to_string(n) + " bytes; the limit is " +
+                     std::to_string(max_bytes) + ")");
+    }
+  }
+
+  static std::string Scalar(const YAML::Node& node, const std::string& key,
+                            std::size_t max_bytes = limits::kStringBytes) {
     if (!node.IsScalar()) Fail(node, key + ": expected a string");
+    Length(node, key, max_bytes);
     return node.Scalar();
   }
 
-  static std::vector<std::string> Steps(const YAML::Node& node, const std::string& key) {
+  // A list of strings (or one string): at most `max_items` of `noun`, each at most
+  // `max_bytes`.
+  static std::vector<std::string> Steps(const YAML::Node& node, const std::string& key,
+                                        const std::string& noun, std::size_t max_items,
+                                        std::size_t max_bytes) {
     std::vector<std::string> out;
     if (node.IsScalar()) {
+      Length(node, key, max_bytes);
       out.push_back(node.Scalar());
       return out;
     }
     if (!node.IsSequence()) Fail(node, key + ": expected a list of shell commands");
     for (const auto& item : node) {
+      if (out.size() == max_items)
+        Fail(item,
+             key + ": too many " + noun + " (the limit is " + std::to_string(max_items) + ")");
       if (!item.IsScalar() || item.Scalar().empty())
         Fail(item, key + ": each step must be a command string");
+      Length(item, key, max_bytes);
       out.push_back(item.Scalar());
     }
     return out;
   }
 
-  static std::chrono::milliseconds Duration(const YAML::Node& node, const std::string& key) {
-    std::chrono::milliseconds d{};
-    if (!node.IsScalar() || !ParseDuration(node.Scalar(), d)) {
-      Fail(node, key + ": expected a duration like 10s or 500ms");
+  static std::chrono::milliseconds Duration(const YAML::Node& node, const std::string& key,
+                                            std::chrono::milliseconds min,
+                                            std::chrono::milliseconds max) {
+    long long ms = 0;
+    Parsed p = node.IsScalar() ? ParseDurationMs(node.Scalar(), ms) : Parsed::kMalformed;
+    if (p == Parsed::kMalformed) Fail(node, key + ": expected a duration like 10s or 500ms");
+    if (p == Parsed::kTooLarge || ms < min.count() || ms > max.count()) {
+      Fail(node, key + ": must be between " + FormatDuration(min) + " and " + FormatDuration(max));
     }
-    return d;
+    return std::chrono::milliseconds(ms);
+  }
+
+  static long long Bytes(const YAML::Node& node, const std::string& key, long long min,
+                         long long max) {
+    long long n = 0;
+    Parsed p = node.IsScalar() ? ParseBytesValue(node.Scalar(), n) : Parsed::kMalformed;
+    if (p == Parsed::kMalformed) Fail(node, key + ": expected a size like 256MiB");
+    if (p == Parsed::kTooLarge || n < min || n > max)
+      Fail(node, key + ": must be between " + FormatBytes(min) + " and " + FormatBytes(max));
+    return n;
   }
 
   static int Int(const YAML::Node& node, const std::string& key, int min, int max) {
@@ -64,13 +258,22 @@ class Reader {
     return static_cast<int>(v);
   }
 
+  static double Cpus(const YAML::Node& node) {
+    char* end = nullptr;
+    double cpus = node.IsScalar() ? std::strtod(node.Scalar().c_str(), &end) : -1;
+    // Written so that NaN fails too.
+    if (!node.IsScalar() || *end != '\0' || !(cpus > 0 && cpus <= 1024))
+      Fail(node, "run.cpus: expected a positive number like 0.5");
+    return cpus;
+  }
+
   // Rejects keys outside `allowed`, so a typo is an error and not a silent default.
   static void Keys(const YAML::Node& node, const std::string& where,
                    const std::set<std::string>& allowed) {
     if (!node.IsMap()) Fail(node, (where.empty() ? "manifest" : where) + ": expected a mapping");
     for (const auto& kv : node) {
-      const std::string key = kv.first.Scalar();
-      if (!allowed.count(key)) {
+      if (!allowed.count(kv.first.Scalar())) {
+        const std::string key = Shown(kv.first.Scalar());
         std::string known;
         for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
         Fail(kv.first, "unknown key '" + (where.empty() ? key : where + "." + key) +
@@ -80,7 +283,49 @@ class Reader {
   }
 };
 
-void ReadContainer(const YAML::Node& run, Manifest& m) {
+// Bounds what reading the tree can cost before any field is read. yaml-cpp shares an
+// aliased node instead of copying it, so a small file can describe a huge tree (or, with an
+// alias inside its own anchor, a cyclic one): every use of an alias is counted, and the walk
+// stops as soon as a limit is crossed, so it never visits more than kNodes nodes.
+class ExpandedSize {
+ public:
+  void Visit(const YAML::Node& node, int depth) {
+    if (depth > limits::kDepth) {
+      Reader::Fail(node, "manifest nesting is deeper than " + std::to_string(limits::kDepth) +
+                             " levels (YAML aliases count once per use)");
+    }
+    if (++nodes_ > limits::kNodes) {
+      Reader::Fail(node, "manifest exceeds the size limit of " + std::to_string(limits::kNodes) +
+                             " values (YAML aliases count once per use)");
+    }
+    if (node.IsScalar()) {
+      AddText(node);
+    } else if (node.IsSequence()) {
+      for (const auto& item : node) Visit(item, depth + 1);
+    } else if (node.IsMap()) {
+      for (const auto& kv : node) {
+        Visit(kv.first, depth + 1);
+        Visit(kv.second, depth + 1);
+      }
+    }
+  }
+
+ private:
+  void AddText(const YAML::Node& node) {
+    bytes_ += node.Scalar().size();
+    if (bytes_ > limits::kExpandedBytes) {
+      Reader::Fail(node,
+                   "manifest exceeds the size limit of 1 MiB of text once expanded "
+                   "(YAML aliases count once per use)");
+    }
+    if (!IsUtf8(node.Scalar())) Reader::Fail(node, "manifest text is not valid UTF-8");
+  }
+
+  std::size_t nodes_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+void ReadImageSource(const YAML::Node& run, Manifest& m) {
   int sources = 0;
   for (const char* key : {"dockerfile", "image_tar", "image"}) {
     if (!run[key]) continue;
@@ -93,21 +338,17 @@ void ReadContainer(const YAML::Node& run, Manifest& m) {
   }
   if (sources != 1)
     Reader::Fail(run, "run: a container needs exactly one of dockerfile, image_tar or image");
+}
+
+void ReadContainer(const YAML::Node& run, Manifest& m) {
+  ReadImageSource(run, m);
   if (run["port"]) m.container_port = Reader::Int(run["port"], "run.port", 1, 65535);
   if (run["host_ip"]) m.host_ip = Reader::Scalar(run["host_ip"], "run.host_ip");
-  if (run["memory"] &&
-      (!run["memory"].IsScalar() || !ParseBytes(run["memory"].Scalar(), m.memory_bytes))) {
-    Reader::Fail(run["memory"], "run.memory: expected a size like 256MiB");
-  }
-  if (run["cpus"]) {
-    const auto& n = run["cpus"];
-    char* end = nullptr;
-    m.cpus = n.IsScalar() ? std::strtod(n.Scalar().c_str(), &end) : -1;
-    if (!n.IsScalar() || *end != '\0' || m.cpus <= 0 || m.cpus > 1024)
-      Reader::Fail(n, "run.cpus: expected a positive number like 0.5");
-  }
+  if (run["memory"]) m.memory_bytes = Reader::Bytes(run["memory"], "run.memory", 6 * kMiB, kTiB);
+  if (run["cpus"]) m.cpus = Reader::Cpus(run["cpus"]);
   if (run["volumes"]) {
-    m.volumes = Reader::Steps(run["volumes"], "run.volumes");
+    m.volumes = Reader::Steps(run["volumes"], "run.volumes", "entries", limits::kListEntries,
+                              limits::kStringBytes);
     for (std::size_t i = 0; i < m.volumes.size(); ++i) {
       if (m.volumes[i].find(':') == std::string::npos)
         Reader::Fail(run["volumes"][i], "run.volumes: expected host:container");
@@ -123,38 +364,43 @@ void ReadContainer(const YAML::Node& run, Manifest& m) {
   }
 }
 
+void ReadUpdate(const YAML::Node& u, Manifest& m) {
+  Reader::Keys(u, "run.update", {"parallelism", "delay", "monitor", "order"});
+  if (u["parallelism"])
+    m.update_parallelism = Reader::Int(u["parallelism"], "run.update.parallelism", 0, 1000);
+  if (u["delay"]) m.update_delay = Reader::Duration(u["delay"], "run.update.delay", 0ms, 1h);
+  if (u["monitor"])
+    m.update_monitor = Reader::Duration(u["monitor"], "run.update.monitor", 0ms, 1h);
+  if (u["order"]) {
+    m.update_order = Reader::Scalar(u["order"], "run.update.order");
+    if (m.update_order != "start-first" && m.update_order != "stop-first") {
+      Reader::Fail(u["order"], "run.update.order: expected start-first or stop-first");
+    }
+  }
+}
+
 void ReadSwarm(const YAML::Node& run, Manifest& m) {
   for (const char* key : {"volumes", "restart", "host_ip"}) {
     if (run[key])
       Reader::Fail(run[key], std::string("run.") + key + ": does not apply to runtime: swarm");
   }
   if (run["replicas"]) m.replicas = Reader::Int(run["replicas"], "run.replicas", 1, 1000);
-  if (run["constraints"]) m.constraints = Reader::Steps(run["constraints"], "run.constraints");
-  if (run["healthcheck"]) m.healthcheck = Reader::Steps(run["healthcheck"], "run.healthcheck");
-  if (const auto& u = run["update"]) {
-    Reader::Keys(u, "run.update", {"parallelism", "delay", "monitor", "order"});
-    if (u["parallelism"])
-      m.update_parallelism = Reader::Int(u["parallelism"], "run.update.parallelism", 0, 1000);
-    if (u["delay"]) m.update_delay = Reader::Duration(u["delay"], "run.update.delay");
-    if (u["monitor"]) m.update_monitor = Reader::Duration(u["monitor"], "run.update.monitor");
-    if (u["order"]) {
-      m.update_order = Reader::Scalar(u["order"], "run.update.order");
-      if (m.update_order != "start-first" && m.update_order != "stop-first") {
-        Reader::Fail(u["order"], "run.update.order: expected start-first or stop-first");
-      }
-    }
+  if (run["constraints"]) {
+    m.constraints = Reader::Steps(run["constraints"], "run.constraints", "entries",
+                                  limits::kListEntries, limits::kStringBytes);
   }
+  if (run["healthcheck"]) {
+    m.healthcheck = Reader::Steps(run["healthcheck"], "run.healthcheck", "entries",
+                                  limits::kListEntries, limits::kStringBytes);
+  }
+  if (const auto& u = run["update"]) ReadUpdate(u, m);
 }
 
-void ReadRun(const YAML::Node& run, Manifest& m) {
-  Reader::Keys(
-      run, "run",
-      {"runtime", "command", "dockerfile", "image_tar", "image", "port", "host_ip", "memory",
-       "cpus", "volumes", "restart", "replicas", "constraints", "healthcheck", "update"});
+void ReadRuntime(const YAML::Node& run, Manifest& m) {
   if (run["runtime"]) {
     m.runtime = Reader::Scalar(run["runtime"], "run.runtime");
     if (m.runtime != "process" && m.runtime != "container" && m.runtime != "swarm") {
-      Reader::Fail(run["runtime"], "run.runtime: '" + m.runtime +
+      Reader::Fail(run["runtime"], "run.runtime: '" + Shown(m.runtime) +
                                        "' is not supported (expected process, container or swarm)");
     }
   }
@@ -164,10 +410,19 @@ void ReadRun(const YAML::Node& run, Manifest& m) {
         Reader::Fail(run[key], std::string("run.") + key + ": only applies to runtime: swarm");
     }
   }
+}
+
+void ReadRun(const YAML::Node& run, Manifest& m) {
+  Reader::Keys(
+      run, "run",
+      {"runtime", "command", "dockerfile", "image_tar", "image", "port", "host_ip", "memory",
+       "cpus", "volumes", "restart", "replicas", "constraints", "healthcheck", "update"});
+  ReadRuntime(run, m);
   if (m.is_image_runtime()) {
     ReadContainer(run, m);
     if (m.runtime == "swarm") ReadSwarm(run, m);
-    if (run["command"]) m.command = Reader::Scalar(run["command"], "run.command");
+    if (run["command"])
+      m.command = Reader::Scalar(run["command"], "run.command", limits::kCommandBytes);
     return;
   }
   for (const char* key : {"dockerfile", "image_tar", "image", "port", "host_ip", "memory", "cpus",
@@ -177,7 +432,7 @@ void ReadRun(const YAML::Node& run, Manifest& m) {
                    std::string("run.") + key + ": only applies to runtime: container or swarm");
   }
   if (!run["command"]) Reader::Fail(run, "run.command: required");
-  m.command = Reader::Scalar(run["command"], "run.command");
+  m.command = Reader::Scalar(run["command"], "run.command", limits::kCommandBytes);
   if (m.command.empty()) Reader::Fail(run["command"], "run.command: must not be empty");
 }
 
@@ -188,34 +443,42 @@ void ReadHealth(const YAML::Node& h, Manifest& m) {
     if (m.health_path.empty() || m.health_path[0] != '/')
       Reader::Fail(h["path"], "health.path: must start with /");
   }
-  if (h["timeout"]) m.health_timeout = Reader::Duration(h["timeout"], "health.timeout");
-  if (h["max_latency"]) m.max_latency = Reader::Duration(h["max_latency"], "health.max_latency");
-  if (h["max_memory"]) {
-    if (!h["max_memory"].IsScalar() || !ParseBytes(h["max_memory"].Scalar(), m.max_memory_bytes)) {
-      Reader::Fail(h["max_memory"], "health.max_memory: expected a size like 256MiB");
-    }
-  }
+  if (h["timeout"]) m.health_timeout = Reader::Duration(h["timeout"], "health.timeout", 100ms, 1h);
+  if (h["max_latency"])
+    m.max_latency = Reader::Duration(h["max_latency"], "health.max_latency", 1ms, 1min);
+  if (h["max_memory"])
+    m.max_memory_bytes = Reader::Bytes(h["max_memory"], "health.max_memory", kMiB, kTiB);
   if (h["probes"]) m.probes = Reader::Int(h["probes"], "health.probes", 1, 100);
 }
 
 void ReadDeploy(const YAML::Node& d, Manifest& m) {
   Reader::Keys(d, "deploy", {"watch_window", "drain_timeout", "timeout"});
   if (d["watch_window"])
-    m.watch_window = Reader::Duration(d["watch_window"], "deploy.watch_window");
+    m.watch_window = Reader::Duration(d["watch_window"], "deploy.watch_window", 0ms, 1h);
   if (d["drain_timeout"])
-    m.drain_timeout = Reader::Duration(d["drain_timeout"], "deploy.drain_timeout");
-  if (d["timeout"]) m.deploy_timeout = Reader::Duration(d["timeout"], "deploy.timeout");
+    m.drain_timeout = Reader::Duration(d["drain_timeout"], "deploy.drain_timeout", 0ms, 1h);
+  if (d["timeout"]) m.deploy_timeout = Reader::Duration(d["timeout"], "deploy.timeout", 1s, 24h);
 }
 
 void ReadEnv(const YAML::Node& env, Manifest& m) {
   if (!env.IsMap()) Reader::Fail(env, "env: expected a mapping of NAME: value");
+  std::size_t count = 0;
   for (const auto& kv : env) {
+    if (++count > limits::kEnvEntries) {
+      Reader::Fail(kv.first, "env: too many variables (the limit is " +
+                                 std::to_string(limits::kEnvEntries) + ")");
+    }
     const std::string key = kv.first.Scalar();
+    if (key.size() > limits::kStringBytes) {
+      Reader::Fail(kv.first, "env: variable name too long (" + std::to_string(key.size()) +
+                                 " bytes; the limit is " + std::to_string(limits::kStringBytes) +
+                                 ")");
+    }
     bool valid = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0]));
     for (char c : key) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-    if (!valid) Reader::Fail(kv.first, "env: '" + key + "' is not a valid variable name");
+    if (!valid) Reader::Fail(kv.first, "env: '" + Shown(key) + "' is not a valid variable name");
     if (key == "PORT") Reader::Fail(kv.first, "env: PORT is assigned by slipway");
-    m.env[key] = Reader::Scalar(kv.second, "env." + key);
+    m.env[key] = Reader::Scalar(kv.second, "env." + key, limits::kEnvValueBytes);
   }
 }
 
@@ -223,8 +486,10 @@ Manifest Read(const YAML::Node& root) {
   Manifest m;
   Reader::Keys(root, "", {"app", "build", "test", "run", "health", "release", "deploy", "env"});
   if (root["app"]) m.app = Reader::Scalar(root["app"], "app");
-  if (root["build"]) m.build = Reader::Steps(root["build"], "build");
-  if (root["test"]) m.test = Reader::Steps(root["test"], "test");
+  if (root["build"])
+    m.build = Reader::Steps(root["build"], "build", "steps", limits::kSteps, limits::kStepBytes);
+  if (root["test"])
+    m.test = Reader::Steps(root["test"], "test", "steps", limits::kSteps, limits::kStepBytes);
   if (!root["run"]) Reader::Fail(root, "run: required (how to start the app)");
   ReadRun(root["run"], m);
   if (root["health"]) ReadHealth(root["health"], m);
@@ -247,12 +512,21 @@ std::string Where(const std::string& file, const YAML::Mark& mark) {
 }  // namespace
 
 Result<Manifest> ParseManifest(const std::string& text, const std::string& file) {
+  if (text.size() > limits::kFileBytes) {
+    return Invalid(file + ":1:1: manifest is " + std::to_string(text.size()) +
+                   " bytes; the limit is " + std::to_string(limits::kFileBytes) + " bytes");
+  }
   try {
     YAML::Node root = YAML::Load(text);
     if (!root || root.IsNull()) return Invalid(file + ":1:1: manifest is empty");
+    ExpandedSize().Visit(root, 1);
     return Read(root);
   } catch (const ManifestError& e) {
     return Invalid(Where(file, e.mark) + ": " + e.message);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own recursion guard (about 500 levels), which it reports as "bad file".
+    return Invalid(Where(file, e.mark) + ": manifest nesting is deeper than " +
+                   std::to_string(limits::kDepth) + " levels");
   } catch (const YAML::Exception& e) {
     return Invalid(Where(file, e.mark) + ": " + e.msg);
   }
@@ -268,50 +542,37 @@ Result<Manifest> LoadManifest(const std::string& path) {
 }
 
 bool ParseDuration(const std::string& text, std::chrono::milliseconds& out) {
-  std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-    ++i;
-  if (i == 0) return false;
-  double value = 0;
-  try {
-    value = std::stod(text.substr(0, i));
-  } catch (...) {
-    return false;
-  }
-  std::string unit = text.substr(i);
-  double ms;
-  if (unit.empty() || unit == "s")
-    ms = value * 1000;
-  else if (unit == "ms")
-    ms = value;
-  else if (unit == "m")
-    ms = value * 60'000;
-  else if (unit == "h")
-    ms = value * 3'600'000;
-  else
-    return false;
-  out = std::chrono::milliseconds(static_cast<long long>(ms));
+  long long ms = 0;
+  if (ParseDurationMs(text, ms) != Parsed::kOk) return false;
+  out = std::chrono::milliseconds(ms);
   return true;
 }
 
 bool ParseBytes(const std::string& text, long long& out) {
-  std::size_t i = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-  if (i == 0 || i > 15) return false;
-  long long v = std::stoll(text.substr(0, i));
-  std::string unit = text.substr(i);
-  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static const std::pair<const char*, long long> kUnits[] = {
-      {"", 1},          {"b", 1},           {"k", 1024},       {"kb", 1000},
-      {"kib", 1024},    {"m", 1 << 20},     {"mb", 1000000},   {"mib", 1 << 20},
-      {"g", 1LL << 30}, {"gb", 1000000000}, {"gib", 1LL << 30}};
-  for (const auto& [name, mult] : kUnits) {
-    if (unit == name) {
-      out = v * mult;
-      return true;
-    }
-  }
-  return false;
+  return ParseBytesValue(text, out) == Parsed::kOk;
+}
+
+std::string Manifest::SummaryJson() const {
+  std::vector<std::string> env_names;
+  for (const auto& entry : env) env_names.push_back(entry.first);
+  nlohmann::json j = {{"runtime", runtime},
+                      {"command", command},
+                      {"dockerfile", dockerfile},
+                      {"image_tar", image_tar},
+                      {"image", image},
+                      {"container_port", container_port},
+                      {"health_path", health_path},
+                      {"health_timeout_ms", health_timeout.count()},
+                      {"max_latency_ms", max_latency.count()},
+                      {"max_memory_bytes", max_memory_bytes},
+                      {"probes", probes},
+                      {"keep", keep},
+                      {"watch_window_ms", watch_window.count()},
+                      {"drain_timeout_ms", drain_timeout.count()},
+                      {"deploy_timeout_ms", deploy_timeout.count()},
+                      {"replicas", replicas},
+                      {"env_names", env_names}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string Manifest::ToJson() const {

@@ -16,7 +16,12 @@
 //   env: {GREETING: hi}
 //
 // Every error names file:line:column of the offending node.
+//
+// The file comes from a repository anyone with push access controls, so it is read as
+// hostile input: sizes, counts, lengths and value ranges are bounded (manifest_limits below,
+// plus per-key ranges for durations and sizes), and aliases are counted as expanded.
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +29,24 @@
 #include "core/status.h"
 
 namespace slipway {
+
+namespace manifest_limits {
+// The raw text, before parsing.
+inline constexpr std::size_t kFileBytes = 256 * 1024;
+// The parsed tree with every alias expanded at each place it is used: scalar bytes (keys
+// included), nodes (keys, values and list items) and nesting depth (the root is level 1).
+inline constexpr std::size_t kExpandedBytes = 1024 * 1024;
+inline constexpr std::size_t kNodes = 100'000;
+inline constexpr int kDepth = 64;
+// Fields.
+inline constexpr std::size_t kSteps = 100;  // build and test, each
+inline constexpr std::size_t kStepBytes = 8 * 1024;
+inline constexpr std::size_t kCommandBytes = 8 * 1024;  // run.command
+inline constexpr std::size_t kEnvEntries = 256;
+inline constexpr std::size_t kEnvValueBytes = 32 * 1024;
+inline constexpr std::size_t kListEntries = 64;        // volumes, constraints, healthcheck
+inline constexpr std::size_t kStringBytes = 4 * 1024;  // every other string, env names included
+}  // namespace manifest_limits
 
 struct Manifest {
   std::string app;
@@ -65,17 +88,35 @@ struct Manifest {
 
   std::string ToJson() const;
   static Result<Manifest> FromJson(const std::string& json);
+  // A compact JSON object for a deployment record: what ran and how it was verified,
+  // without build/test steps and without env values (only their names). Keys: runtime,
+  // command, dockerfile, image_tar, image, container_port, health_path, health_timeout_ms,
+  // max_latency_ms, max_memory_bytes, probes, keep, watch_window_ms, drain_timeout_ms,
+  // deploy_timeout_ms, replicas, env_names (sorted). Never throws: bytes that are not UTF-8
+  // are replaced (ParseManifest admits none).
+  std::string SummaryJson() const;
 };
 
 // Parses and validates manifest text. `file` is only used in error messages:
-// "slipway.yaml:4:12: health.timeout: expected a duration like 10s or 500ms".
+// "slipway.yaml:4:12: health.timeout: expected a duration like 10s or 500ms". Every error is
+// kInvalid. Text over manifest_limits::kFileBytes is refused before it is parsed; a tree
+// that expands past the size or nesting limits is refused before any field is read, and
+// the work done on it is bounded by those limits (an alias bomb costs at most kNodes visits).
+// Ranges: health.timeout 100ms..1h, health.max_latency 1ms..1m, deploy.watch_window and
+// deploy.drain_timeout 0s..1h, deploy.timeout 1s..24h, run.update.delay and
+// run.update.monitor 0s..1h; health.max_memory 1MiB..1TiB, run.memory 6MiB..1TiB.
 Result<Manifest> ParseManifest(const std::string& text, const std::string& file);
 // Reads and parses a file; kNotFound when it is missing.
 Result<Manifest> LoadManifest(const std::string& path);
 
-// "10s", "500ms", "2m", "1h", or a bare number of seconds.
+// Exactly digits[.digits] followed by ms, s, m or h, or by nothing (seconds): "10s",
+// "1.5s", "500ms", "2m", "1h", "30". No sign, space or exponent. A fraction below one
+// millisecond is dropped. False when malformed or longer than 10 years (87600h); `out` is
+// only written on success.
 bool ParseDuration(const std::string& text, std::chrono::milliseconds& out);
-// "256MiB", "1G", "512k", or a bare number of bytes.
+// Exactly digits followed by an optional unit, case-insensitive: b; k, kib (1024), kb
+// (1000); m, mib, mb; g, gib, gb; t, tib, tb. "256MiB", "1G", "512k", "4096". False when
+// malformed or when the value does not fit in a long long; `out` is only written on success.
 bool ParseBytes(const std::string& text, long long& out);
 
 }  // namespace slipway

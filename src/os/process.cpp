@@ -9,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -57,6 +60,9 @@ struct ExecArgs {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The server keeps its own files private with umask 077; builds and apps get the usual
+  // default, so what they create stays readable as they expect.
+  umask(022);
   execvpe(args.argv[0], args.argv.data(), args.envp.data());
   _exit(127);
 }
@@ -264,10 +270,73 @@ void StopGroup(int pgid, long long start_ticks, std::chrono::milliseconds grace)
   kill(-pgid, SIGKILL);
 }
 
+namespace {
+
+// End of the shell word that starts at `i`, honouring quotes and backslashes; npos when a
+// quote is left open (the shell then reports the error itself).
+std::size_t WordEnd(const std::string& s, std::size_t i) {
+  while (i < s.size() && s[i] != ' ' && s[i] != '\t') {
+    if (s[i] == '\\') {
+      i += 2;
+    } else if (s[i] == '\'') {
+      i = s.find('\'', i + 1);
+      if (i == std::string::npos) return i;
+      ++i;
+    } else if (s[i] == '"') {
+      for (++i; i < s.size() && s[i] != '"'; ++i) {
+        if (s[i] == '\\') ++i;
+      }
+      if (i >= s.size()) return std::string::npos;
+      ++i;
+    } else {
+      ++i;
+    }
+  }
+  return std::min(i, s.size());
+}
+
+// NAME=value with a shell variable name.
+bool IsAssignment(std::string_view word) {
+  auto eq = word.find('=');
+  if (eq == 0 || eq == std::string_view::npos || std::isdigit(static_cast<unsigned char>(word[0])))
+    return false;
+  for (char c : word.substr(0, eq)) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+// Where `exec ` goes in a simple command: after any leading NAME=value words, before the
+// program. npos when nothing should be inserted: no program, exec already there, an open
+// quote, or a word that only means something to the shell itself (`exec exit 3` or
+// `exec umask` would look for a program of that name and fail).
+std::size_t ExecPosition(const std::string& command) {
+  static const std::set<std::string_view> kKeep = {
+      "exec",    "!",     "{",        "if",     "while",   "until", "for",    "case",
+      "break",   ":",     "continue", ".",      "eval",    "exit",  "export", "readonly",
+      "return",  "set",   "shift",    "times",  "trap",    "unset", "cd",     "umask",
+      "wait",    "alias", "unalias",  "read",   "getopts", "jobs",  "fg",     "bg",
+      "command", "type",  "hash",     "ulimit", "local"};
+  std::size_t i = command.find_first_not_of(" \t");
+  while (i != std::string::npos) {
+    std::size_t end = WordEnd(command, i);
+    if (end == std::string::npos) return end;
+    std::string_view word = std::string_view(command).substr(i, end - i);
+    if (!IsAssignment(word)) return kKeep.count(word) ? std::string::npos : i;
+    i = command.find_first_not_of(" \t", end);
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
 std::vector<std::string> ShellCommand(const std::string& command) {
-  bool simple =
-      command.find_first_of(";&|\n()`") == std::string::npos && command.rfind("exec ", 0) != 0;
-  return {"/bin/sh", "-c", simple ? "exec " + command : command};
+  if (command.find_first_of(";&|\n()`") != std::string::npos) return {"/bin/sh", "-c", command};
+  // `FOO=bar exec ./server`, not `exec FOO=bar ./server`: the shell exports the assignments
+  // to the program it execs, as it would for `FOO=bar ./server`.
+  std::size_t at = ExecPosition(command);
+  if (at == std::string::npos) return {"/bin/sh", "-c", command};
+  return {"/bin/sh", "-c", command.substr(0, at) + "exec " + command.substr(at)};
 }
 
 }  // namespace slipway::os

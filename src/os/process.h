@@ -60,8 +60,13 @@ long long GroupRssBytes(int pgid);
 // leader is gone or the kill was sent.
 void StopGroup(int pgid, long long start_ticks, std::chrono::milliseconds grace);
 
-// Wraps a user command for /bin/sh: adds `exec` when it is one simple command, so the
-// recorded pid is the app itself and signals reach it.
+// Wraps a user command for /bin/sh -c. When it is one simple command (no ; & | newline,
+// parentheses or backquotes), `exec` is inserted before the program, after any leading
+// NAME=value assignments ("FOO=\"a b\" ./server" becomes "FOO=\"a b\" exec ./server", which
+// the shell runs with FOO exported), so the recorded pid is the app itself and signals reach
+// it. Anything else (a list or pipeline, only assignments, a reserved word or a builtin
+// that is not also a program, exec already present, an unclosed quote) is passed to the
+// shell unchanged.
 std::vector<std::string> ShellCommand(const std::string& command);
 
 }  // namespace slipway::os

@@ -50,6 +50,11 @@ class Agent {
   virtual Status Fetch(const std::string& repo_url, const std::string& cache_dir,
                        const std::atomic<bool>* cancel, const os::LineSink& sink) = 0;
   virtual Result<std::string> Resolve(const std::string& cache_dir, const std::string& ref) = 0;
+  // Whether `username`/`password` may read `repo_url` (git ls-remote on the node). Ok,
+  // kUnauthorized for wrong credentials, kUnavailable/kTimeout when the server cannot say.
+  // The password is used for this one call and never kept, logged or echoed.
+  virtual Status CheckCredentials(const std::string& repo_url, const std::string& username,
+                                  const std::string& password) = 0;
   virtual Status Export(const std::string& cache_dir, const std::string& commit,
                         const std::string& dest, const os::LineSink& sink) = 0;
   virtual Result<os::RunResult> RunStep(const StepRequest& step, const os::LineSink& sink) = 0;

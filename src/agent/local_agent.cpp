@@ -33,6 +33,11 @@ class LocalAgent final : public Agent {
     return git::Resolve(cache_dir, ref);
   }
 
+  Status CheckCredentials(const std::string& repo_url, const std::string& username,
+                          const std::string& password) override {
+    return git::CheckCredentials(repo_url, username, password, askpass_, std::chrono::seconds(20));
+  }
+
   Status Export(const std::string& cache_dir, const std::string& commit, const std::string& dest,
                 const os::LineSink& sink) override {
     return git::Export(cache_dir, commit, dest, sink);

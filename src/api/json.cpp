@@ -12,6 +12,7 @@ nlohmann::json ToJson(const App& a) {
       {"branch", a.branch},
       {"hosts", a.hosts.empty() ? std::vector<std::string>{a.name + ".localhost"} : a.hosts},
       {"path_prefix", a.path_prefix},
+      {"secret", a.secret.empty() ? "unset" : "set"},  // write-only
       {"created_ms", a.created_ms}};
   j["current_release_id"] =
       a.current_release_id ? nlohmann::json(*a.current_release_id) : nlohmann::json();
@@ -62,10 +63,15 @@ nlohmann::json ToJson(const Release& r, std::optional<std::int64_t> current) {
 
 nlohmann::json ToJson(const AuditEvent& a) {
   nlohmann::json detail = nlohmann::json::parse(a.detail_json, nullptr, false);
-  return {
-      {"id", a.id},         {"ts_ms", a.ts_ms},
-      {"actor", a.actor},   {"action", a.action},
-      {"target", a.target}, {"detail", detail.is_discarded() ? nlohmann::json::object() : detail}};
+  return {{"id", a.id},
+          {"ts_ms", a.ts_ms},
+          {"actor", a.actor},
+          {"action", a.action},
+          {"target", a.target},
+          {"app", a.app},
+          {"source", a.source},
+          {"outcome", a.outcome},
+          {"detail", detail.is_discarded() ? nlohmann::json::object() : detail}};
 }
 
 }  // namespace slipway

@@ -13,10 +13,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "slipway 0.1.0");
 
+  // Global options may come before or after the verb (`slipway status --json hello`).
+  app.fallthrough();
   slipway::cli::GlobalOptions global;
-  const char* env_server = std::getenv("SLIPWAY_SERVER");
-  global.server = env_server ? env_server : "http://127.0.0.1:3452";
-  app.add_option("--server", global.server, "API URL of the slipway server (or SLIPWAY_SERVER)");
+  app.add_option("--server", global.server,
+                 "API URL of the slipway server (or SLIPWAY_SERVER, or `slipway login`)");
+  app.add_option("--token", global.token, "API token (or SLIPWAY_TOKEN, or `slipway login`)");
   app.add_flag("--json", global.json, "Machine-readable output");
 
   slipway::ServerOptions server;
@@ -31,6 +33,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   srv->add_option("--gateway-threads", server.gateway_threads, "Gateway I/O threads")
       ->check(CLI::Range(1, 64));
+  srv->add_option("--hooks", server.hooks_addr,
+                  "Extra listener HOST:PORT serving only /hooks/… and /health (for the git host)");
+  srv->add_option("--metrics", server.metrics_addr,
+                  "Extra listener HOST:PORT serving /metrics without a token");
+  srv->add_option("--login-repo", server.login_repo,
+                  "Let users log in with their git credentials for this repository");
+  srv->add_option("--login-role", server.login_role,
+                  "Role of git-credential users without a user record (default viewer)");
+  srv->add_option("--secret-key-file", server.secret_key_file,
+                  "Key sealing secrets at rest (default <data>/secret.key; or SLIPWAY_SECRET_KEY)");
+  srv->add_option("--max-streams", server.max_streams, "Open event streams and long polls")
+      ->check(CLI::Range(1, 100000));
   srv->callback([&] { run_server = true; });
 
   int exit_code = 0;

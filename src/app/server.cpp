@@ -2,14 +2,19 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 #include "agent/agent.h"
 #include "api/api.h"
+#include "control/auth_service.h"
 #include "control/controller.h"
+#include "crypto/secret_box.h"
 #include "gateway/proxy.h"
+#include "git/git.h"
 #include "net/http_server.h"
 #include "obs/log.h"
 #include "store/sqlite_store.h"
@@ -32,26 +37,63 @@ bool SplitAddr(const std::string& addr, std::string& host, int& port) {
 }
 
 int StartupError(const std::string& message) {
-  std::cerr << "error: " << message << "\n";
+  std::cerr << "error: " << git::RedactSecrets(message) << "\n";
   return 2;
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The data directory holds the database, the key and the releases: private to this user.
+Result<Paths> PrepareDataDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Unavailable("cannot create data directory " + dir + ": " + ec.message());
+  if (chmod(dir.c_str(), 0700) != 0) return Unavailable("cannot chmod 0700 data directory " + dir);
+  return Paths{std::filesystem::canonical(dir, ec).string()};
+}
+
+Result<crypto::SecretBox> OpenKey(const ServerOptions& options, const Paths& paths) {
+  std::string key = Env("SLIPWAY_SECRET_KEY");
+  if (!key.empty()) return crypto::SecretBox::FromBase64(key);
+  return crypto::SecretBox::LoadOrCreate(
+      options.secret_key_file.empty() ? paths.data + "/secret.key" : options.secret_key_file);
+}
+
+// An optional extra listener (--hooks, --metrics) serving a subset of the API.
+Result<std::unique_ptr<net::HttpServer>> ExtraListener(const std::string& addr, const char* flag,
+                                                       net::HttpHandler handler) {
+  if (addr.empty()) return std::unique_ptr<net::HttpServer>();
+  net::HttpServerOptions o;
+  if (!SplitAddr(addr, o.address, o.port))
+    return Invalid(std::string(flag) + " must be HOST:PORT, not '" + addr + "'");
+  o.worker_threads = 4;
+  return net::HttpServer::Create(o, std::move(handler));
 }
 
 }  // namespace
 
 int RunServer(const ServerOptions& options) {
-  obs::InitLogging(options.log_level, options.log_json);
+  obs::InitLogging(options.log_level, options.log_json,
+                   [](std::string_view text) { return git::RedactSecrets(text); });
   std::string api_host, gw_host;
   int api_port = 0, gw_port = 0;
   if (!SplitAddr(options.api_addr, api_host, api_port))
     return StartupError("--api must be HOST:PORT, not '" + options.api_addr + "'");
   if (!SplitAddr(options.gateway_addr, gw_host, gw_port))
     return StartupError("--gateway must be HOST:PORT, not '" + options.gateway_addr + "'");
+  auto login_role = RoleFromString(options.login_role);
+  if (!login_role) return StartupError("--login-role must be admin, backend, qa or viewer");
+  if (!options.login_repo.empty()) {
+    if (auto s = git::ValidateRepoUrl(options.login_repo); !s.ok())
+      return StartupError("--login-repo: " + s.message());
+  }
 
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec)
-    return StartupError("cannot create data directory " + options.data_dir + ": " + ec.message());
-  Paths paths{std::filesystem::canonical(options.data_dir).string()};
+  umask(077);  // every file the server writes (database, key, token, logs) is private
+  auto paths = PrepareDataDir(options.data_dir);
+  if (!paths.ok()) return StartupError(paths.status().message());
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t signals;
@@ -61,14 +103,23 @@ int RunServer(const ServerOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  auto box = OpenKey(options, *paths);
+  if (!box.ok()) return StartupError(box.status().message());
   auto& clock = SystemClock::Instance();
-  auto store = OpenSqliteStore(paths.db(), clock);
+  auto store = OpenSqliteStore(paths->db(), clock, &*box);
   if (!store.ok()) return StartupError(store.status().message());
-  auto agent = MakeLocalAgent(paths.askpass());
+  auto agent = MakeLocalAgent(paths->askpass());
   gateway::Router router;
   EventLog events(**store);
   ServingState serving;
-  Context ctx{**store, *agent, router, clock, events, serving, paths};
+  Context ctx{**store, *agent, router, clock, events, serving, *paths};
+
+  AuthOptions auth_options;
+  auth_options.login_repo = options.login_repo;
+  auth_options.login_role = *login_role;
+  AuthService auth(**store, *agent, clock, auth_options);
+  auto boot = auth.Bootstrap(Env("SLIPWAY_BOOTSTRAP_TOKEN"), paths->data + "/admin.token");
+  if (!boot.ok()) return StartupError(boot.status().message());
 
   gateway::ProxyOptions gw;
   gw.address = gw_host;
@@ -78,24 +129,37 @@ int RunServer(const ServerOptions& options) {
   if (!proxy.ok()) return StartupError(proxy.status().message());
 
   Controller controller(ctx, {options.max_concurrent});
+  ApiDeps deps{ctx, controller, auth};
   net::HttpServerOptions api;
   api.address = api_host;
   api.port = api_port;
-  auto http = net::HttpServer::Create(api, MakeApiHandler({ctx, controller}));
+  api.max_streams = options.max_streams;
+  auto http = net::HttpServer::Create(api, MakeApiHandler(deps));
   if (!http.ok()) return StartupError(http.status().message());
+  auto hooks = ExtraListener(options.hooks_addr, "--hooks", MakeApiHandler(deps, Listener::kHooks));
+  if (!hooks.ok()) return StartupError(hooks.status().message());
+  auto metrics =
+      ExtraListener(options.metrics_addr, "--metrics", MakeApiHandler(deps, Listener::kMetrics));
+  if (!metrics.ok()) return StartupError(metrics.status().message());
 
   controller.Start();  // recovery first: the gateway then opens on a true route table
   (*proxy)->Start();
   (*http)->Start();
+  if (*hooks) (*hooks)->Start();
+  if (*metrics) (*metrics)->Start();
   spdlog::info("slipway server ready: api http://{}:{}  gateway http://{}:{}  data {}", api_host,
-               (*http)->port(), gw_host, (*proxy)->port(), paths.data);
+               (*http)->port(), gw_host, (*proxy)->port(), paths->data);
   std::cout << "slipway is running\n"
             << "  API      http://" << api_host << ":" << (*http)->port()
             << "/api/v1   (health: /health, metrics: /metrics)\n"
             << "  gateway  http://" << gw_host << ":" << (*proxy)->port()
-            << "            (apps answer as <app>.localhost)\n"
-            << "  data     " << paths.data << "\n"
-            << "next: slipway apps create hello --repo <git url> --secret <webhook secret>; "
+            << "            (apps answer as <app>.localhost)\n";
+  if (*hooks)
+    std::cout << "  hooks    http://" << options.hooks_addr << "/hooks/<provider>/<app>\n";
+  if (*metrics) std::cout << "  metrics  http://" << options.metrics_addr << "/metrics\n";
+  std::cout << "  data     " << paths->data << "\n";
+  if (!boot->empty()) std::cout << "  " << *boot << "\n";
+  std::cout << "next: slipway apps create hello --repo <git url> --secret <webhook secret>; "
                "slipway deploy hello\n";
   std::cout.flush();
 
@@ -104,6 +168,8 @@ int RunServer(const ServerOptions& options) {
   spdlog::info(
       "signal {}: shutting down (instances keep running and are adopted on the next start)", sig);
   events.Close();  // long polls and streams return, so the API's workers can stop
+  if (*hooks) (*hooks)->Stop();
+  if (*metrics) (*metrics)->Stop();
   (*http)->Stop();
   controller.Stop();
   (*proxy)->Stop();

@@ -11,11 +11,18 @@ struct ServerOptions {
   bool log_json = false;
   int max_concurrent = 4;
   int gateway_threads = 2;
+  std::string hooks_addr;    // extra listener serving only /hooks/… and /health ("" = none)
+  std::string metrics_addr;  // extra listener serving /metrics without a credential
+  std::string login_repo;    // git-credential login against this repository ("" = off)
+  std::string login_role = "viewer";  // role of git users without a user record
+  std::string secret_key_file;        // "" = <data>/secret.key (SLIPWAY_SECRET_KEY wins)
+  int max_streams = 256;              // open event streams and long polls
 };
 
 // Wires store, agent, gateway, controller and API, recovers from the previous run, and
-// serves until SIGINT/SIGTERM. Returns the process exit code (2 on a start-up error, with
-// one clear line on stderr).
+// serves until SIGINT/SIGTERM. Reads SLIPWAY_BOOTSTRAP_TOKEN (an admin token to accept) and
+// SLIPWAY_SECRET_KEY (base64 key sealing secrets at rest) from the environment. Returns the process
+// exit code (2 on a start-up error, with one clear line on stderr).
 int RunServer(const ServerOptions& options);
 
 }  // namespace slipway

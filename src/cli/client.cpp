@@ -4,7 +4,7 @@
 
 namespace slipway::cli {
 
-Result<ApiClient> ApiClient::Create(const std::string& server_url) {
+Result<ApiClient> ApiClient::Create(const std::string& server_url, const std::string& token) {
   net::Endpoint ep;
   std::string base;
   if (!net::ParseUrl(server_url, ep, base) || !ep.unix_path.empty()) {
@@ -15,6 +15,7 @@ Result<ApiClient> ApiClient::Create(const std::string& server_url) {
   c.host_ = ep.host;
   c.port_ = ep.port;
   c.base_ = base;
+  c.token_ = token;
   return c;
 }
 
@@ -27,8 +28,9 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
   req.method = method;
   req.target = base_ + path;
   req.timeout = std::chrono::milliseconds(timeout_ms);
-  if (!body.is_null()) {
-    req.body = body.dump();
+  if (!token_.empty()) req.headers.push_back({"Authorization", "Bearer " + token_});
+  if (!body.is_null() || method == "POST") {
+    req.body = body.is_null() ? "{}" : body.dump();
     req.headers.push_back({"Content-Type", "application/json"});
   }
   auto res = net::HttpCall(ep, req);
@@ -48,7 +50,11 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
               : res->status == 409 ? Code::kConflict
               : res->status == 400 ? Code::kInvalid
               : res->status == 401 ? Code::kUnauthorized
+              : res->status == 403 ? Code::kForbidden
+              : res->status == 429 ? Code::kRateLimited
                                    : Code::kUnavailable;
+  if (code == Code::kUnauthorized && token_.empty())
+    detail += " (set SLIPWAY_TOKEN, pass --token, or run slipway login)";
   return Status(code, detail);
 }
 

@@ -10,8 +10,8 @@ namespace slipway::cli {
 
 class ApiClient {
  public:
-  // kInvalid when the URL cannot be parsed.
-  static Result<ApiClient> Create(const std::string& server_url);
+  // kInvalid when the URL cannot be parsed. `token` ("" = none) is sent as a bearer token.
+  static Result<ApiClient> Create(const std::string& server_url, const std::string& token = "");
 
   // Returns the response body for a 2xx; otherwise a Status whose message is the API's
   // detail (kUnavailable when the server cannot be reached).
@@ -25,6 +25,7 @@ class ApiClient {
   std::string host_;
   int port_ = 0;
   std::string base_;
+  std::string token_;
 };
 
 }  // namespace slipway::cli

@@ -10,10 +10,10 @@
 #include <thread>
 
 #include "cli/client.h"
+#include "cli/config.h"
 #include "manifest/manifest.h"
 
 namespace slipway::cli {
-namespace {
 
 using json = nlohmann::json;
 
@@ -22,14 +22,18 @@ int Fail(const std::string& message) {
   return 2;
 }
 
-std::optional<ApiClient> Client(const GlobalOptions& g, int& exit_code) {
-  auto c = ApiClient::Create(g.server);
+std::optional<ApiClient> Client(GlobalOptions& g, int& exit_code) {
+  Credentials resolved = ResolveCredentials({g.server, g.token});
+  g.server = resolved.server;
+  auto c = ApiClient::Create(resolved.server, resolved.token);
   if (!c.ok()) {
     exit_code = Fail(c.status().message());
     return std::nullopt;
   }
   return *c;
 }
+
+namespace {
 
 std::string Str(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return "-";
@@ -445,6 +449,7 @@ void RegisterCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   AddRollback(app, g, exit_code);
   AddLifecycle(app, g, exit_code);
   AddManifest(app, g, exit_code);
+  AddAuthCommands(app, g, exit_code);
 }
 
 }  // namespace slipway::cli

@@ -3,8 +3,10 @@
 // human text by default, JSON with --json. Exit codes: 0 success, 1 a deployment failed,
 // 2 bad usage or an error (one line on stderr).
 #include <optional>
+
 #include <string>
 #include <vector>
+#include "cli/client.h"
 
 namespace CLI {
 class App;
@@ -13,11 +15,20 @@ class App;
 namespace slipway::cli {
 
 struct GlobalOptions {
-  std::string server;  // API base URL
+  std::string server;  // API base URL; "" = SLIPWAY_SERVER, the login config, or the default
+  std::string token;   // API token; "" = SLIPWAY_TOKEN or the login config
   bool json = false;
 };
 
 // Registers every client verb on `app`; the chosen verb's exit code is written to `*exit_code`.
 void RegisterCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+// login, logout, whoami, token, users, audit (auth_commands.cpp).
+void AddAuthCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+
+class ApiClient;
+// The API client for the resolved server and token (see cli/config.h); on a bad URL sets
+// `exit_code` to 2, prints one line and returns nothing.
+std::optional<ApiClient> Client(GlobalOptions& g, int& exit_code);
+int Fail(const std::string& message);
 
 }  // namespace slipway::cli

@@ -7,10 +7,11 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <nlohmann/json.hpp>
 
 #include "control/deployer.h"
 #include "control/instances.h"
+#include "control/validation.h"
 #include "git/git.h"
 #include "manifest/manifest.h"
 #include "obs/metrics.h"
@@ -18,21 +19,7 @@
 namespace slipway {
 namespace fs = std::filesystem;
 
-namespace {
-bool ValidAppName(const std::string& name) {
-  static const std::regex kName("^[a-z][a-z0-9-]{0,62}$");
-  return std::regex_match(name, kName);
-}
-
-std::string Json(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-}  // namespace
+using json = nlohmann::json;
 
 Controller::Controller(Context& ctx, ControllerOptions options) : ctx_(ctx), options_(options) {
   auto& m = obs::Metrics::Global();
@@ -76,24 +63,47 @@ void Controller::RouteApp(const App& app) {
   ctx_.router.SetRoute(std::move(route));
 }
 
-Result<App> Controller::CreateApp(App app, const std::string& actor) {
-  if (!ValidAppName(app.name)) {
-    return Invalid(
-        "app name must be lower-case letters, digits and '-', starting with a letter (max 63)");
-  }
-  if (app.repo.empty()) return Invalid("repo is required");
+Result<App> Controller::CreateApp(App app, const Actor& actor) {
+  if (auto s = ValidateAppName(app.name); !s.ok()) return s;
+  if (auto s = git::ValidateRepoUrl(app.repo); !s.ok()) return s;
   if (app.branch.empty()) app.branch = "main";
-  if (app.secret.size() < 8)
-    return Invalid("secret must be at least 8 characters (it signs webhooks)");
+  if (auto s = git::ValidateRef(app.branch); !s.ok()) return Invalid("branch: " + s.message());
+  if (app.secret.size() < 8 || app.secret.size() > 1024)
+    return Invalid("secret must be 8 to 1024 characters (it signs webhooks)");
+  if (auto s = ValidateHosts(app.hosts); !s.ok()) return s;
+  if (auto s = ValidatePathPrefix(app.path_prefix); !s.ok()) return s;
+  std::lock_guard lock(apps_mu_);
+  auto existing = ctx_.store.ListApps();
+  if (!existing.ok()) return existing.status();
+  if (auto holder = RouteClash(app, *existing); !holder.empty()) {
+    return Conflict(fmt::format("app '{}' already routes {}{}", holder, EffectiveHosts(app).front(),
+                                app.path_prefix));
+  }
   auto created = ctx_.store.CreateApp(app);
   if (!created.ok()) return created;
   RouteApp(*created);
-  (void)ctx_.store.AppendAudit({0, 0, actor, "app.create", "app/" + app.name,
-                                fmt::format(R"({{"branch":"{}"}})", Json(app.branch))});
+  Audit(actor, "app.create", "app/" + app.name, app.name,
+        json{{"branch", app.branch},
+             {"repo", git::RedactUrl(app.repo)},
+             {"hosts", EffectiveHosts(app)}}
+            .dump());
   return created;
 }
 
-Status Controller::DeleteApp(const std::string& name, const std::string& actor) {
+void Controller::Audit(const Actor& actor, const std::string& action, const std::string& target,
+                       const std::string& app, const std::string& detail_json) {
+  AuditEvent e;
+  e.actor = actor.name;
+  e.action = action;
+  e.target = target;
+  e.detail_json = detail_json;
+  e.source = actor.source;
+  e.app = app;
+  if (auto s = ctx_.store.AppendAudit(e); !s.ok())
+    spdlog::error("cannot write the audit trail: {}", s.ToString());
+}
+
+Status Controller::DeleteApp(const std::string& name, const Actor& actor) {
   auto app = ctx_.store.GetApp(name);
   if (!app.ok()) return app.status();
   {
@@ -112,13 +122,17 @@ Status Controller::DeleteApp(const std::string& name, const std::string& actor) 
   fs::remove_all(ctx_.paths.releases(name), ec);
   fs::remove_all(ctx_.paths.builds(name), ec);
   fs::remove_all(ctx_.paths.cache(name), ec);
-  (void)ctx_.store.AppendAudit({0, 0, actor, "app.delete", "app/" + name, "{}"});
+  fs::remove_all(ctx_.paths.logs(name), ec);
+  Audit(actor, "app.delete", "app/" + name, name);
   return Status::Ok();
 }
 
 Result<Deployment> Controller::Deploy(const std::string& app_name, const std::string& ref,
-                                      const std::string& actor, const std::string& type,
+                                      const Actor& actor, const std::string& type,
                                       const std::string& commit, const WebhookDelivery* delivery) {
+  if (!ref.empty()) {
+    if (auto s = git::ValidateRef(ref); !s.ok()) return Invalid("ref: " + s.message());
+  }
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
   Deployment d;
@@ -129,19 +143,16 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   d.branch = ref.empty() ? app->branch : "";
   d.commit = commit;
   d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
-  auto q = Enqueue(std::move(d), delivery);
+  auto q = Enqueue(std::move(d), delivery, actor.git);
   if (q.ok()) {
-    (void)ctx_.store.AppendAudit({0, 0, actor, "deployment.create",
-                                  "deployment/" + std::to_string(q->id),
-                                  fmt::format(R"({{"app":"{}","ref":"{}","type":"{}"}})",
-                                              Json(app_name), Json(q->ref), type)});
+    Audit(actor, "deployment.create", "deployment/" + std::to_string(q->id), app_name,
+          json{{"ref", q->ref}, {"type", type}, {"commit", commit}}.dump());
   }
   return q;
 }
 
 Result<Deployment> Controller::Rollback(const std::string& app_name,
-                                        std::optional<std::int64_t> number,
-                                        const std::string& actor) {
+                                        std::optional<std::int64_t> number, const Actor& actor) {
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
   auto releases = ctx_.store.ListReleases(app->id, false);
@@ -170,9 +181,8 @@ Result<Deployment> Controller::Rollback(const std::string& app_name,
   d.rollback_from = app->current_release_id;
   auto q = Enqueue(std::move(d));
   if (q.ok()) {
-    (void)ctx_.store.AppendAudit(
-        {0, 0, actor, "deployment.rollback", "deployment/" + std::to_string(q->id),
-         fmt::format(R"({{"app":"{}","release":{}}})", Json(app_name), target->number)});
+    Audit(actor, "deployment.rollback", "deployment/" + std::to_string(q->id), app_name,
+          json{{"release", target->number}}.dump());
   }
   return q;
 }
@@ -191,7 +201,7 @@ Deployment Controller::OfRetainedRelease(const App& app, const Release& release,
   return d;
 }
 
-Status Controller::StopApp(const std::string& app_name, const std::string& actor) {
+Status Controller::StopApp(const std::string& app_name, const Actor& actor) {
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
   {
@@ -208,12 +218,12 @@ Status Controller::StopApp(const std::string& app_name, const std::string& actor
   stopped.state = "stopped";
   (void)ctx_.store.UpdateInstance(stopped);
   if (auto s = ctx_.store.SetAppStopped(app->id, true); !s.ok()) return s;
-  (void)ctx_.store.AppendAudit({0, 0, actor, "app.stop", "app/" + app_name, "{}"});
+  Audit(actor, "app.stop", "app/" + app_name, app_name);
   return Status::Ok();
 }
 
 Result<Deployment> Controller::StartApp(const std::string& app_name, bool restart,
-                                        const std::string& actor) {
+                                        const Actor& actor) {
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
   if (!app->current_release_id)
@@ -225,13 +235,14 @@ Result<Deployment> Controller::StartApp(const std::string& app_name, bool restar
   (void)ctx_.store.SetAppStopped(app->id, false);
   auto q = Enqueue(OfRetainedRelease(*app, *release, "restart"));
   if (q.ok()) {
-    (void)ctx_.store.AppendAudit({0, 0, actor, restart ? "app.restart" : "app.start",
-                                  "app/" + app_name, fmt::format(R"({{"deployment":{}}})", q->id)});
+    Audit(actor, restart ? "app.restart" : "app.start", "app/" + app_name, app_name,
+          json{{"deployment", q->id}}.dump());
   }
   return q;
 }
 
-Result<Deployment> Controller::Enqueue(Deployment d, const WebhookDelivery* delivery) {
+Result<Deployment> Controller::Enqueue(Deployment d, const WebhookDelivery* delivery,
+                                       const std::optional<GitCredential>& credentials) {
   std::lock_guard lock(mu_);
   if (stopping_) return Unavailable("the server is shutting down");
   auto created = delivery ? ctx_.store.CreateDeploymentForDelivery(std::move(d), *delivery)
@@ -249,19 +260,21 @@ Result<Deployment> Controller::Enqueue(Deployment d, const WebhookDelivery* deli
       old->status = DeployStatus::kCancelled;
       old->error = fmt::format("superseded by deployment #{}", created->id);
       old->completed_ms = ctx_.clock.WallMillis();
+      ctx_.events.Append(old->id, "queued", "cancelled", old->error);  // event first, then status
       (void)ctx_.store.UpdateDeployment(*old);
-      ctx_.events.Append(old->id, "queued", "cancelled", old->error);
     }
     queued_app_.erase(*it);
+    fetch_credentials_.erase(*it);
     it = queue_.erase(it);
   }
   queue_.push_back(created->id);
   queued_app_[created->id] = created->app_id;
+  if (credentials) fetch_credentials_[created->id] = *credentials;
   cv_.notify_all();
   return created;
 }
 
-Status Controller::Cancel(std::int64_t id, const std::string& actor) {
+Status Controller::Cancel(std::int64_t id, const Actor& actor) {
   auto d = ctx_.store.GetDeployment(id);
   if (!d.ok()) return d.status();
   std::lock_guard lock(mu_);
@@ -270,16 +283,16 @@ Status Controller::Cancel(std::int64_t id, const std::string& actor) {
   } else if (queued_app_.count(id)) {
     queue_.erase(std::find(queue_.begin(), queue_.end(), id));
     queued_app_.erase(id);
+    fetch_credentials_.erase(id);
     d->status = DeployStatus::kCancelled;
-    d->error = "cancelled by " + actor;
+    d->error = "cancelled by " + actor.name;
     d->completed_ms = ctx_.clock.WallMillis();
-    (void)ctx_.store.UpdateDeployment(*d);
     ctx_.events.Append(id, "queued", "cancelled", d->error);
+    (void)ctx_.store.UpdateDeployment(*d);
   } else {
     return Conflict(fmt::format("deployment #{} already ended ({})", id, ToString(d->status)));
   }
-  (void)ctx_.store.AppendAudit(
-      {0, 0, actor, "deployment.cancel", "deployment/" + std::to_string(id), "{}"});
+  Audit(actor, "deployment.cancel", "deployment/" + std::to_string(id), d->app);
   return Status::Ok();
 }
 
@@ -288,6 +301,7 @@ void Controller::WorkerLoop() {
     std::int64_t id = 0;
     std::int64_t app_id = 0;
     std::shared_ptr<std::atomic<bool>> cancel;
+    std::optional<GitCredential> credentials;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] {
@@ -306,12 +320,12 @@ void Controller::WorkerLoop() {
       busy_apps_.insert(app_id);
       cancel = std::make_shared<std::atomic<bool>>(false);
       running_[id] = cancel;
+      if (auto c = fetch_credentials_.find(id); c != fetch_credentials_.end()) {
+        credentials = c->second;
+        fetch_credentials_.erase(c);
+      }
     }
-    auto d = ctx_.store.GetDeployment(id);
-    if (d.ok() && d->status == DeployStatus::kQueued) {
-      Deployer deployer(ctx_, *d, *cancel);
-      deployer.Run();
-    }
+    RunDeployment(id, *cancel, credentials);
     {
       std::lock_guard lock(mu_);
       busy_apps_.erase(app_id);
@@ -322,12 +336,59 @@ void Controller::WorkerLoop() {
   }
 }
 
+// One deployment on a worker thread. Nothing it throws may end the process (the gateway lives
+// in it too): an exception fails that deployment with its message.
+void Controller::RunDeployment(std::int64_t id, const std::atomic<bool>& cancel,
+                               const std::optional<GitCredential>& credentials) {
+  try {
+    auto d = ctx_.store.GetDeployment(id);
+    if (d.ok() && d->status == DeployStatus::kQueued) {
+      Deployer deployer(ctx_, *d, cancel, credentials);
+      deployer.Run();
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("deployment #{} threw: {}", id, e.what());
+    FailDeployment(id, std::string("internal error: ") + e.what());
+  } catch (...) {
+    spdlog::error("deployment #{} threw an unknown exception", id);
+    FailDeployment(id, "internal error");
+  }
+}
+
+void Controller::FailDeployment(std::int64_t id, const std::string& error) {
+  auto d = ctx_.store.GetDeployment(id);
+  if (!d.ok() || IsTerminal(d->status)) return;
+  d->status = DeployStatus::kFailed;
+  d->error = error;
+  d->completed_ms = ctx_.clock.WallMillis();
+  ctx_.events.Append(id, ToString(d->stage), "failed", error);
+  (void)ctx_.store.UpdateDeployment(*d);
+}
+
 WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std::string& app_name,
                                           const webhook::HeaderMap& headers,
-                                          const std::string& body) {
+                                          const std::string& body, const std::string& source) {
+  // Label values come from fixed sets only: a sender must not be able to mint series.
+  static const std::set<std::string> kEvents = {"push",
+                                                "ping",
+                                                "create",
+                                                "delete",
+                                                "pull_request",
+                                                "issue_comment",
+                                                "Push Hook",
+                                                "Tag Push Hook",
+                                                "Merge Request Hook",
+                                                "Note Hook",
+                                                "repo:push",
+                                                "pullrequest:created",
+                                                "pullrequest:updated",
+                                                "pullrequest:comment_created"};
   auto count = [&](const std::string& event, const WebhookOutcome& o) {
-    obs::Metrics::Global().Inc("slipway_webhooks_received_total",
-                               {{"provider", provider}, {"event", event}, {"outcome", o.outcome}});
+    obs::Metrics::Global().Inc(
+        "slipway_webhooks_received_total",
+        {{"provider", webhook::IsKnownProvider(provider) ? provider : "other"},
+         {"event", event.empty() || kEvents.count(event) ? event : "other"},
+         {"outcome", o.outcome}});
     return o;
   };
   if (!webhook::IsKnownProvider(provider)) {
@@ -366,8 +427,9 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
   };
   if (deploy) {
     // The delivery and its deployment are recorded together: a crash keeps both or neither.
-    auto q = Deploy(app_name, dl.push->branch, provider + ":" + dl.push->pusher, "push",
-                    dl.push->commit, dl.delivery_id.empty() ? nullptr : &rec);
+    Actor pusher{provider + ":" + dl.push->pusher.substr(0, 128), source, std::nullopt};
+    auto q = Deploy(app_name, dl.push->branch, pusher, "push", dl.push->commit,
+                    dl.delivery_id.empty() ? nullptr : &rec);
     if (!q.ok() && q.status().code() == Code::kConflict) return duplicate();
     if (!q.ok()) return count(dl.event, {503, "unavailable", q.status().message(), std::nullopt});
     out = {202, "queued",
@@ -390,12 +452,15 @@ void Controller::Recover() {
       d.error = fmt::format("{}: interrupted by a server restart", ToString(d.stage));
       d.status = DeployStatus::kFailed;
       d.completed_ms = ctx_.clock.WallMillis();
-      (void)ctx_.store.UpdateDeployment(d);
       ctx_.events.Append(d.id, ToString(d.stage), "failed", d.error);
+      (void)ctx_.store.UpdateDeployment(d);
       spdlog::warn("deployment #{} was running when the server stopped; marked failed", d.id);
     }
   }
   ReapStrays();
+  // Nothing builds while the server is down: what is under builds/ was interrupted.
+  std::error_code ec;
+  fs::remove_all(ctx_.paths.data + "/builds", ec);
   if (auto apps = ctx_.store.ListApps(); apps.ok()) {
     for (const auto& app : *apps) RecoverApp(app);
   }
@@ -529,7 +594,7 @@ void Controller::Supervise(const App& app, const Serving& serving) {
   backoff.next = now + delay;
   spdlog::warn("{}: instance {} (pid {}) is gone; restarting release (attempt {})", app.name,
                serving.instance.id, serving.instance.pid, backoff.attempts);
-  auto d = StartApp(app.name, true, "supervisor");
+  auto d = StartApp(app.name, true, SystemActor("supervisor"));
   if (!d.ok()) spdlog::error("{}: restart failed: {}", app.name, d.status().message());
 }
 

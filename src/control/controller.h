@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/actor.h"
 #include "control/context.h"
 #include "manifest/manifest.h"
 #include "webhook/webhook.h"
@@ -38,38 +39,50 @@ class Controller {
   // Stops taking work; running deployments are cancelled and end in a true state.
   void Stop();
 
-  Result<App> CreateApp(App app, const std::string& actor);
-  Status DeleteApp(const std::string& name, const std::string& actor);
+  // Validates the name, repository URL, branch, hosts and path prefix (kInvalid), and that
+  // no other app routes the same host and path prefix (kConflict naming that app).
+  Result<App> CreateApp(App app, const Actor& actor);
+  // Stops the app and removes its records, releases, builds, mirror and logs.
+  Status DeleteApp(const std::string& name, const Actor& actor);
 
-  // Queues a deployment of `ref` (branch, tag or sha; "" = the app's branch).
-  Result<Deployment> Deploy(const std::string& app, const std::string& ref,
-                            const std::string& actor, const std::string& type = "manual",
-                            const std::string& commit = "",
+  // Queues a deployment of `ref` (branch, tag or sha; "" = the app's branch). kInvalid for a
+  // malformed ref. The actor's git credentials, if any, fetch an app whose repository URL
+  // carries none; they stay in memory and are dropped when the deployment ends.
+  Result<Deployment> Deploy(const std::string& app, const std::string& ref, const Actor& actor,
+                            const std::string& type = "manual", const std::string& commit = "",
                             const WebhookDelivery* delivery = nullptr);
   // Queues a switch back to a retained release: `number` or, when empty, the one before
   // the current. kNotFound when there is no such release on disk.
   Result<Deployment> Rollback(const std::string& app, std::optional<std::int64_t> number,
-                              const std::string& actor);
-  Status Cancel(std::int64_t deployment_id, const std::string& actor);
+                              const Actor& actor);
+  Status Cancel(std::int64_t deployment_id, const Actor& actor);
 
   // Stops the app's serving instance (the gateway answers 503) and keeps it stopped across
   // server restarts. kConflict when nothing runs or a deployment is in progress.
-  Status StopApp(const std::string& app, const std::string& actor);
+  Status StopApp(const std::string& app, const Actor& actor);
   // Queues a deployment that starts the current release again: a zero-downtime replacement
   // when something serves (restart), or a start after StopApp. kNotFound when nothing was
   // ever deployed; kConflict for start when it already runs.
-  Result<Deployment> StartApp(const std::string& app, bool restart, const std::string& actor);
+  Result<Deployment> StartApp(const std::string& app, bool restart, const Actor& actor);
 
+  // `source` is the sender's address, for the audit trail.
   WebhookOutcome ReceiveWebhook(const std::string& provider, const std::string& app,
-                                const webhook::HeaderMap& headers, const std::string& body);
+                                const webhook::HeaderMap& headers, const std::string& body,
+                                const std::string& source);
 
  private:
   // Stores and queues `d`; with `delivery`, records the webhook delivery in the same
   // transaction (kConflict for a replay, nothing queued).
-  Result<Deployment> Enqueue(Deployment d, const WebhookDelivery* delivery = nullptr);
+  Result<Deployment> Enqueue(Deployment d, const WebhookDelivery* delivery = nullptr,
+                             const std::optional<GitCredential>& credentials = std::nullopt);
+  void Audit(const Actor& actor, const std::string& action, const std::string& target,
+             const std::string& app, const std::string& detail_json = "{}");
   static Deployment OfRetainedRelease(const App& app, const Release& release,
                                       const std::string& type);
   void WorkerLoop();
+  void RunDeployment(std::int64_t id, const std::atomic<bool>& cancel,
+                     const std::optional<GitCredential>& credentials);
+  void FailDeployment(std::int64_t id, const std::string& error);
   void RouteApp(const App& app);
   void Recover();
   void RecoverApp(const App& app);
@@ -88,6 +101,8 @@ class Controller {
   std::map<std::int64_t, std::int64_t> queued_app_;  // deployment id → app id
   std::set<std::int64_t> busy_apps_;
   std::map<std::int64_t, std::shared_ptr<std::atomic<bool>>> running_;  // id → cancel flag
+  std::map<std::int64_t, GitCredential> fetch_credentials_;  // deployment id → caller's
+  std::mutex apps_mu_;  // serialises app creation, so two clients cannot claim one route
   std::vector<std::thread> workers_;
   bool stopping_ = false;
   struct Backoff {

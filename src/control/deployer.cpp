@@ -8,8 +8,10 @@
 #include <fstream>
 #include <map>
 
+#include <nlohmann/json.hpp>
 #include "control/instances.h"
 #include "git/git.h"
+#include "net/http.h"
 #include "obs/metrics.h"
 
 namespace slipway {
@@ -26,8 +28,33 @@ std::string Mib(long long bytes) {
 }
 }  // namespace
 
-Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel)
-    : ctx_(ctx), d_(std::move(deployment)), cancel_(cancel) {}
+Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel,
+                   std::optional<GitCredential> credentials)
+    : ctx_(ctx), d_(std::move(deployment)), cancel_(cancel), credentials_(std::move(credentials)) {}
+
+// What is left of deploy.timeout: every stage, build and test steps included, ends by then.
+milliseconds Deployer::Remaining() const {
+  auto left = std::chrono::duration_cast<milliseconds>(started_ + manifest_.deploy_timeout -
+                                                       ctx_.clock.Now());
+  return std::max(left, milliseconds(1));
+}
+
+// The app's URL, or with the deploying user's git credentials when it carries none.
+std::string Deployer::FetchUrl() const {
+  git::Remote remote = git::ParseRemote(app_.repo);
+  bool http = remote.url.rfind("http://", 0) == 0 || remote.url.rfind("https://", 0) == 0;
+  if (!credentials_ || !remote.username.empty() || !http) return app_.repo;
+  auto scheme = remote.url.find("://") + 3;
+  return remote.url.substr(0, scheme) + net::PercentEncodeComponent(credentials_->username) + ":" +
+         net::PercentEncodeComponent(credentials_->password) + "@" + remote.url.substr(scheme);
+}
+
+// A build directory that did not become a release (failed, cancelled) is not kept.
+void Deployer::RemoveBuildDir() {
+  if (workdir_.empty()) return;
+  std::error_code ec;
+  fs::remove_all(workdir_, ec);
+}
 
 void Deployer::Emit(Stage stage, const std::string& state, const std::string& text) {
   ctx_.events.Append(d_.id, ToString(stage), state, text);
@@ -44,6 +71,7 @@ void Deployer::Save() {
 
 Deployment Deployer::Run() {
   auto started = ctx_.clock.Now();
+  started_ = started;
   auto app = ctx_.store.GetAppById(d_.app_id);
   if (!app.ok()) {
     d_.status = DeployStatus::kFailed;
@@ -114,24 +142,31 @@ Deployment Deployer::Run() {
     (void)ctx_.store.UpdateInstance(*new_instance_);
   }
   if (machine_.status() == DeployStatus::kSucceeded) PruneReleases();
-  d_.completed_ms = ctx_.clock.WallMillis();
-  Save();
+  RemoveBuildDir();
   double seconds = std::chrono::duration<double>(ctx_.clock.Now() - started).count();
+  // The last event goes first, the terminal status after it: a reader that sees the status
+  // terminal and then reads the events is sure to get every event.
   Emit(machine_.stage(), ToString(machine_.status()),
        machine_.status() == DeployStatus::kSucceeded
            ? fmt::format("deployment #{} succeeded in {:.2f}s: release {} ({}) is serving", d_.id,
                          seconds, release_.number, Short(d_.commit))
            : fmt::format("deployment #{} {}: {}", d_.id, ToString(machine_.status()),
                          machine_.error()));
+  d_.completed_ms = ctx_.clock.WallMillis();
+  Save();
   auto& metrics = obs::Metrics::Global();
   metrics.Inc("slipway_deployments_total",
               {{"runtime", manifest_.runtime}, {"status", ToString(d_.status)}});
   metrics.Observe("slipway_deployment_duration_seconds", {{"status", ToString(d_.status)}},
                   seconds);
-  (void)ctx_.store.AppendAudit(
-      {0, 0, "system", "deployment." + std::string(ToString(d_.status)),
-       "deployment/" + std::to_string(d_.id),
-       fmt::format(R"({{"app":"{}","commit":"{}"}})", app_.name, d_.commit)});
+  AuditEvent audit;
+  audit.actor = "system";
+  audit.action = "deployment." + std::string(ToString(d_.status));
+  audit.target = "deployment/" + std::to_string(d_.id);
+  audit.detail_json = nlohmann::json{{"commit", d_.commit}, {"error", d_.error}}.dump();
+  audit.outcome = d_.status == DeployStatus::kSucceeded ? "ok" : ToString(d_.status);
+  audit.app = app_.name;
+  (void)ctx_.store.AppendAudit(audit);
   return d_;
 }
 
@@ -168,7 +203,7 @@ Status Deployer::Fetch() {
     ctx_.events.Append(d_.id, "fetch", "log", std::string(line),
                        s == os::OutputStream::kStderr ? "stderr" : "stdout");
   };
-  return ctx_.agent.Fetch(app_.repo, ctx_.paths.cache(app_.name), &cancel_, sink);
+  return ctx_.agent.Fetch(FetchUrl(), ctx_.paths.cache(app_.name), &cancel_, sink);
 }
 
 Status Deployer::Checkout() {
@@ -199,7 +234,7 @@ Status Deployer::Checkout() {
   }
   manifest_ = *manifest;
   machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
-  d_.config_json = manifest_.ToJson();
+  d_.config_json = manifest_.SummaryJson();  // the record keeps a summary, not the steps
   Save();
   return Status::Ok();
 }
@@ -226,6 +261,7 @@ Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
     req.cwd = workdir_;
     req.env = StepEnv();
     req.cancel = &cancel_;
+    req.timeout = Remaining();
     auto sink = [this, &stage_name](os::OutputStream s, std::string_view line) {
       ctx_.events.Append(d_.id, stage_name, "log", std::string(line),
                          s == os::OutputStream::kStderr ? "stderr" : "stdout");
@@ -233,8 +269,11 @@ Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
     auto result = ctx_.agent.RunStep(req, sink);
     if (!result.ok()) return result.status();
     if (result->cancelled) return {Code::kCancelled, "cancelled"};
-    if (result->timed_out)
-      return {Code::kTimeout, fmt::format("step {} timed out: {}", i + 1, steps[i])};
+    if (result->timed_out) {
+      return {Code::kTimeout,
+              fmt::format("timed out: deploy.timeout ({} ms) passed during {} step {}: {}",
+                          manifest_.deploy_timeout.count(), stage_name, i + 1, steps[i])};
+    }
     if (result->exit_code != 0) {
       return Invalid(
           result->signal

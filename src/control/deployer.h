@@ -3,6 +3,7 @@
 // the I/O (through the Agent) and records every transition and output line as an event.
 #include <atomic>
 
+#include "control/actor.h"
 #include "control/context.h"
 #include "core/pipeline.h"
 #include "manifest/manifest.h"
@@ -12,7 +13,9 @@ namespace slipway {
 class Deployer {
  public:
   // `cancel` is set by the scheduler to stop the deployment; must outlive Run().
-  Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel);
+  // `credentials` (a git-credential login's) fetch an app whose repository URL has none.
+  Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel,
+           std::optional<GitCredential> credentials = std::nullopt);
 
   // Runs to a terminal status and stores it. Never throws.
   Deployment Run();
@@ -40,10 +43,15 @@ class Deployer {
   void Save();
   std::map<std::string, std::string> StepEnv() const;
   void EmitLogTail(Stage stage);
+  std::chrono::milliseconds Remaining() const;
+  std::string FetchUrl() const;
+  void RemoveBuildDir();
 
   Context& ctx_;
   Deployment d_;
   const std::atomic<bool>& cancel_;
+  std::optional<GitCredential> credentials_;
+  Clock::time_point started_{};
   PipelineMachine machine_;
   App app_;
   Manifest manifest_;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "git/git.h"
+
 namespace slipway {
 
 void EventLog::Append(std::int64_t deployment_id, const std::string& stage,
@@ -12,13 +14,18 @@ void EventLog::Append(std::int64_t deployment_id, const std::string& stage,
   e.stage = stage;
   e.state = state;
   e.stream = stream;
-  e.text = text;
+  e.text = git::RedactSecrets(text);
   auto stored = store_.AppendEvent(std::move(e));
   if (!stored.ok()) {
     spdlog::error("deployment {}: cannot store event: {}", deployment_id,
                   stored.status().ToString());
   }
-  NotifyAll();
+  {
+    std::lock_guard lock(mu_);
+    ++generation_;
+  }
+  cv_.notify_all();
+  Wake(deployment_id);
 }
 
 void EventLog::NotifyAll() {
@@ -27,6 +34,26 @@ void EventLog::NotifyAll() {
     ++generation_;
   }
   cv_.notify_all();
+  Wake(std::nullopt);
+}
+
+std::uint64_t EventLog::Subscribe(std::int64_t topic, std::function<void()> wake) {
+  std::lock_guard lock(sub_mu_);
+  std::uint64_t id = next_sub_++;
+  subscribers_.emplace(id, Subscriber{topic, std::move(wake)});
+  return id;
+}
+
+void EventLog::Unsubscribe(std::uint64_t id) {
+  std::lock_guard lock(sub_mu_);
+  subscribers_.erase(id);
+}
+
+void EventLog::Wake(std::optional<std::int64_t> topic) {
+  std::lock_guard lock(sub_mu_);
+  for (auto& [id, sub] : subscribers_) {
+    if (!topic || sub.topic == *topic) sub.wake();
+  }
 }
 
 void EventLog::Close() {
@@ -35,6 +62,7 @@ void EventLog::Close() {
     closed_ = true;
   }
   cv_.notify_all();
+  Wake(std::nullopt);
 }
 
 bool EventLog::closed() {

@@ -8,18 +8,25 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+#include <map>
+
 #include "core/model.h"
+#include "net/http.h"
 #include "store/store.h"
 
 namespace slipway {
 
-class EventLog {
+// Also the API's Notifier: topic = deployment id; a wake follows every event of that
+// deployment, and NotifyAll (a deployment ended, shutdown) wakes every subscriber.
+class EventLog final : public net::Notifier {
  public:
   // `store` must outlive the log.
   explicit EventLog(Store& store) : store_(store) {}
 
-  // Stores the event (seq assigned by the store) and wakes waiters. Persisting is
-  // best-effort from the caller's view: a store failure is logged, never thrown.
+  // Stores the event (seq assigned by the store), with any credentials in URLs redacted,
+  // and wakes waiters. Persisting is best-effort from the caller's view: a store failure is
+  // logged, never thrown.
   void Append(std::int64_t deployment_id, const std::string& stage, const std::string& state,
               const std::string& text, const std::string& stream = "system");
 
@@ -34,12 +41,24 @@ class EventLog {
   void Close();
   bool closed();
 
+  // net::Notifier. `wake` runs under the log's subscriber lock: it must only post work.
+  std::uint64_t Subscribe(std::int64_t topic, std::function<void()> wake) override;
+  void Unsubscribe(std::uint64_t id) override;
+
  private:
   Store& store_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::uint64_t generation_ = 0;  // bumped on every append, guarded by mu_
   bool closed_ = false;           // guarded by mu_
+  void Wake(std::optional<std::int64_t> topic);
+  struct Subscriber {
+    std::int64_t topic;
+    std::function<void()> wake;
+  };
+  std::mutex sub_mu_;  // guards the two below; held while wakes run
+  std::uint64_t next_sub_ = 1;
+  std::map<std::uint64_t, Subscriber> subscribers_;
 };
 
 }  // namespace slipway

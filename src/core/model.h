@@ -105,10 +105,49 @@ struct Instance {
 struct AuditEvent {
   std::int64_t id = 0;
   long long ts_ms = 0;
-  std::string actor;
-  std::string action;
-  std::string target;
+  std::string actor;   // user or token name, "system", "supervisor", "<provider>:<pusher>"
+  std::string action;  // "app.create", "deployment.create", "auth.login", …
+  std::string target;  // "app/hello", "deployment/12", …
   std::string detail_json = "{}";
+  std::string source;          // client address, "" for the server's own actions
+  std::string outcome = "ok";  // ok | denied | failed: <code>
+  std::string app;             // the app concerned, "" when none (for filtering)
+};
+
+// An API credential. Only the SHA-256 of the token is stored; the token itself is shown
+// once, when it is created.
+struct ApiToken {
+  std::int64_t id = 0;
+  std::string name;
+  std::string role;
+  std::string kind = "api";  // api | node (agent enrollment)
+  std::string hash;
+  long long created_ms = 0;
+  long long expires_ms = 0;  // 0 = never
+  long long revoked_ms = 0;  // 0 = valid
+  long long last_used_ms = 0;
+  std::string created_by;
+};
+
+// A person. Local users have an argon2id password hash; users who log in with their git
+// host's credentials (source "git") have none: the git server checks their password.
+struct User {
+  std::int64_t id = 0;
+  std::string name;
+  std::string role;
+  std::string source = "local";  // local | git
+  std::string password_hash;
+  long long created_ms = 0;
+};
+
+// A browser or CLI login. Only the SHA-256 of the session id is stored.
+struct Session {
+  std::string hash;
+  std::string user;
+  std::string role;
+  std::string source;  // address it was created from
+  long long created_ms = 0;
+  long long expires_ms = 0;
 };
 
 }  // namespace slipway

@@ -18,6 +18,8 @@ const char* ToString(Code code) {
       return "conflict";
     case Code::kTooLarge:
       return "too_large";
+    case Code::kRateLimited:
+      return "rate_limited";
     case Code::kUnhealthy:
       return "unhealthy";
     case Code::kUnavailable:

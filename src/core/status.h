@@ -16,6 +16,7 @@ enum class Code {
   kNotFound,      // (404)
   kConflict,      // state forbids it, or duplicate (409)
   kTooLarge,      // body or input over its cap (413)
+  kRateLimited,   // too many attempts; try again later (429)
   kUnhealthy,     // an instance did not pass its health checks
   kUnavailable,   // a dependency (process, daemon, network) could not be reached (503)
   kTimeout,       // a deadline passed

@@ -37,6 +37,15 @@ const Route* RouteTable::Match(std::string_view host_header, std::string_view pa
     host = host.substr(0, colon);
   }
   std::string key = Lower(host);
+  if (const Route* exact = MatchHost(key, path)) return exact;
+  // A wildcard "*.example.com" covers any name below example.com; the closest one wins.
+  for (auto dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) {
+    if (const Route* wild = MatchHost("*" + key.substr(dot), path)) return wild;
+  }
+  return nullptr;
+}
+
+const Route* RouteTable::MatchHost(const std::string& key, std::string_view path) const {
   const Route* best = nullptr;
   auto [lo, hi] = by_host_.equal_range(key);
   for (auto it = lo; it != hi; ++it) {

@@ -35,11 +35,13 @@ class RouteTable {
  public:
   explicit RouteTable(std::vector<Route> routes);
   // The route for a Host header value (port ignored, case-insensitive) and request path:
-  // exact host, longest matching path prefix. nullptr when none matches.
+  // exact host (else the closest "*.domain" wildcard), longest matching path prefix.
+  // nullptr when none matches.
   const Route* Match(std::string_view host_header, std::string_view path) const;
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  const Route* MatchHost(const std::string& key, std::string_view path) const;
   std::vector<Route> routes_;
   std::multimap<std::string, std::size_t, std::less<>> by_host_;
 };

@@ -96,6 +96,41 @@ ALTER TABLE instances ADD COLUMN container_id TEXT NOT NULL DEFAULT '';
       {3, R"sql(
 ALTER TABLE apps ADD COLUMN stopped INTEGER NOT NULL DEFAULT 0;
 )sql"},
+      {4, R"sql(
+ALTER TABLE audit_events ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_events ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok';
+ALTER TABLE audit_events ADD COLUMN app TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_events_app ON audit_events(app, id);
+CREATE INDEX audit_events_actor ON audit_events(actor, id);
+CREATE TABLE api_tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'api',
+  hash TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL DEFAULT 0,
+  revoked_ms INTEGER NOT NULL DEFAULT 0,
+  last_used_ms INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT 'local',
+  password_hash TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+  hash TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  role TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+);
+)sql"},
   };
   return kMigrations;
 }

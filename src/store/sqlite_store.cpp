@@ -4,65 +4,15 @@
 #include <nlohmann/json.hpp>
 
 #include <mutex>
+#include <tuple>
 
 #include "store/migrations.h"
+#include "store/sqlite_auth.h"
+#include "store/sqlite_stmt.h"
 
 namespace slipway {
 namespace {
-
-// One prepared statement; binds by position (1-based) and steps.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(std::int64_t v) {
-    sqlite3_bind_int64(stmt_, ++n_, v);
-    return *this;
-  }
-  Stmt& Bind(int v) { return Bind(static_cast<std::int64_t>(v)); }
-  Stmt& Bind(long long v) { return Bind(static_cast<std::int64_t>(v)); }
-  Stmt& Bind(const std::string& v) {
-    sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(const std::optional<std::int64_t>& v) {
-    if (v) return Bind(*v);
-    sqlite3_bind_null(stmt_, ++n_);
-    return *this;
-  }
-
-  // SQLITE_ROW, SQLITE_DONE, or an error code.
-  int Step() { return rc_ == SQLITE_OK ? sqlite3_step(stmt_) : rc_; }
-  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::optional<std::int64_t> OptInt(int col) const {
-    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
-    return Int(col);
-  }
-  std::string Text(int col) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : "";
-  }
-  Status Error(int rc) const {
-    if (rc == SQLITE_CONSTRAINT) return Conflict(sqlite3_errmsg(db_));
-    return Unavailable(std::string("database: ") + sqlite3_errmsg(db_));
-  }
-  // Runs a statement that returns no rows.
-  Status Exec() {
-    int rc = Step();
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? Status::Ok() : Error(rc);
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-  int n_ = 0;
-};
+using sqlite::Stmt;
 
 constexpr const char* kAppColumns =
     "id, name, repo, branch, secret, hosts, path_prefix, current_release_id, created_ms, stopped";
@@ -144,14 +94,15 @@ Instance ReadInstance(const Stmt& s) {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(sqlite3* db, Clock& clock) : db_(db), clock_(clock) {}
+  SqliteStore(sqlite3* db, Clock& clock, const crypto::SecretBox* box)
+      : db_(db), clock_(clock), box_(box) {}
   ~SqliteStore() override { sqlite3_close(db_); }
 
   Status Migrate() {
     std::lock_guard lock(mu_);
     if (auto s =
             ExecSql("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA foreign_keys=ON; "
+                    "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; "
                     "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, "
                     "applied_ms INTEGER NOT NULL);");
         !s.ok())
@@ -185,9 +136,9 @@ class SqliteStore final : public Store {
            "INSERT INTO apps (name, repo, branch, secret, hosts, path_prefix, created_ms) "
            "VALUES (?, ?, ?, ?, ?, ?, ?)");
     s.Bind(app.name)
-        .Bind(app.repo)
+        .Bind(Seal(app.repo))
         .Bind(app.branch)
-        .Bind(app.secret)
+        .Bind(Seal(app.secret))
         .Bind(nlohmann::json(app.hosts).dump())
         .Bind(app.path_prefix)
         .Bind(app.created_ms);
@@ -204,7 +155,7 @@ class SqliteStore final : public Store {
     Stmt s(db_, (std::string("SELECT ") + kAppColumns + " FROM apps WHERE name = ?").c_str());
     s.Bind(name);
     int rc = s.Step();
-    if (rc == SQLITE_ROW) return ReadApp(s);
+    if (rc == SQLITE_ROW) return Unseal(ReadApp(s));
     if (rc == SQLITE_DONE) return NotFound("app '" + name + "' does not exist");
     return s.Error(rc);
   }
@@ -214,7 +165,7 @@ class SqliteStore final : public Store {
     Stmt s(db_, (std::string("SELECT ") + kAppColumns + " FROM apps WHERE id = ?").c_str());
     s.Bind(id);
     int rc = s.Step();
-    if (rc == SQLITE_ROW) return ReadApp(s);
+    if (rc == SQLITE_ROW) return Unseal(ReadApp(s));
     if (rc == SQLITE_DONE) return NotFound("app " + std::to_string(id) + " does not exist");
     return s.Error(rc);
   }
@@ -224,7 +175,11 @@ class SqliteStore final : public Store {
     Stmt s(db_, (std::string("SELECT ") + kAppColumns + " FROM apps ORDER BY name").c_str());
     std::vector<App> out;
     int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadApp(s));
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      auto app = Unseal(ReadApp(s));
+      if (!app.ok()) return app.status();
+      out.push_back(*app);
+    }
     if (rc != SQLITE_DONE) return s.Error(rc);
     return out;
   }
@@ -528,30 +483,88 @@ class SqliteStore final : public Store {
 
   Status AppendAudit(AuditEvent e) override {
     std::lock_guard lock(mu_);
-    return Stmt(db_,
-                "INSERT INTO audit_events (ts_ms, actor, action, target, detail_json) "
-                "VALUES (?, ?, ?, ?, ?)")
-        .Bind(e.ts_ms ? e.ts_ms : clock_.WallMillis())
-        .Bind(e.actor)
-        .Bind(e.action)
-        .Bind(e.target)
-        .Bind(e.detail_json)
-        .Exec();
+    if (e.ts_ms == 0) e.ts_ms = clock_.WallMillis();
+    return sqlite::AppendAudit(db_, e);
   }
 
-  Result<std::vector<AuditEvent>> ListAudit(int limit) override {
+  Result<std::vector<AuditEvent>> ListAudit(const AuditFilter& filter) override {
     std::lock_guard lock(mu_);
-    Stmt s(db_,
-           "SELECT id, ts_ms, actor, action, target, detail_json FROM audit_events "
-           "ORDER BY id DESC LIMIT ?");
-    s.Bind(limit);
-    std::vector<AuditEvent> out;
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      out.push_back(AuditEvent{s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5)});
+    return sqlite::ListAudit(db_, filter);
+  }
+
+  Result<ApiToken> CreateToken(ApiToken t) override {
+    std::lock_guard lock(mu_);
+    if (t.created_ms == 0) t.created_ms = clock_.WallMillis();
+    return sqlite::CreateToken(db_, std::move(t));
+  }
+  Result<ApiToken> FindTokenByHash(const std::string& hash) override {
+    std::lock_guard lock(mu_);
+    return sqlite::FindTokenByHash(db_, hash);
+  }
+  Result<std::vector<ApiToken>> ListTokens() override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListTokens(db_);
+  }
+  Status RevokeToken(const std::string& id_or_name, long long now_ms) override {
+    std::lock_guard lock(mu_);
+    return sqlite::RevokeToken(db_, id_or_name, now_ms);
+  }
+  Status TouchToken(std::int64_t id, long long now_ms) override {
+    std::lock_guard lock(mu_);
+    return sqlite::TouchToken(db_, id, now_ms);
+  }
+  Result<User> CreateUser(User u) override {
+    std::lock_guard lock(mu_);
+    if (u.created_ms == 0) u.created_ms = clock_.WallMillis();
+    return sqlite::CreateUser(db_, std::move(u));
+  }
+  Result<User> GetUser(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::GetUser(db_, name);
+  }
+  Result<std::vector<User>> ListUsers() override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListUsers(db_);
+  }
+  Status DeleteUser(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteUser(db_, name);
+  }
+  Status CreateSession(const Session& session) override {
+    std::lock_guard lock(mu_);
+    return sqlite::CreateSession(db_, session);
+  }
+  Result<Session> GetSession(const std::string& hash) override {
+    std::lock_guard lock(mu_);
+    return sqlite::GetSession(db_, hash);
+  }
+  Status DeleteSession(const std::string& hash) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteSession(db_, hash);
+  }
+  Status DeleteExpiredSessions(long long now_ms) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteExpiredSessions(db_, now_ms);
+  }
+
+  // Seals every app secret and repository URL still stored in the clear (written before
+  // secrets were sealed, or while no key was configured).
+  Status SealPlaintextSecrets() {
+    if (!box_) return Status::Ok();
+    std::lock_guard lock(mu_);
+    Stmt q(db_, "SELECT id, repo, secret FROM apps");
+    std::vector<std::tuple<std::int64_t, std::string, std::string>> rows;
+    while (q.Step() == SQLITE_ROW) rows.emplace_back(q.Int(0), q.Text(1), q.Text(2));
+    for (auto& [id, repo, secret] : rows) {
+      if (crypto::SecretBox::IsSealed(repo) && crypto::SecretBox::IsSealed(secret)) continue;
+      auto st = Stmt(db_, "UPDATE apps SET repo = ?, secret = ? WHERE id = ?")
+                    .Bind(Seal(repo))
+                    .Bind(Seal(secret))
+                    .Bind(id)
+                    .Exec();
+      if (!st.ok()) return st;
     }
-    if (rc != SQLITE_DONE) return s.Error(rc);
-    return out;
+    return Status::Ok();
   }
 
  private:
@@ -565,14 +578,30 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  std::string Seal(const std::string& value) const {
+    return box_ && !crypto::SecretBox::IsSealed(value) ? box_->Seal(value) : value;
+  }
+  Result<App> Unseal(App app) const {
+    if (!box_) return app;
+    auto repo = box_->Open(app.repo);
+    auto secret = box_->Open(app.secret);
+    if (!repo.ok()) return Unavailable("app '" + app.name + "': " + repo.status().message());
+    if (!secret.ok()) return Unavailable("app '" + app.name + "': " + secret.status().message());
+    app.repo = *repo;
+    app.secret = *secret;
+    return app;
+  }
+
   std::mutex mu_;  // serialises all use of db_
   sqlite3* db_;
   Clock& clock_;
+  const crypto::SecretBox* box_;  // may be null (no sealing); outlives the store
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Clock& clock) {
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Clock& clock,
+                                               const crypto::SecretBox* box) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -582,8 +611,9 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Clock& c
     return Unavailable("cannot open database " + path + ": " + msg);
   }
   sqlite3_busy_timeout(db, 5000);
-  auto store = std::make_unique<SqliteStore>(db, clock);
+  auto store = std::make_unique<SqliteStore>(db, clock, box);
   if (Status s = store->Migrate(); !s.ok()) return s;
+  if (Status s = store->SealPlaintextSecrets(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }
 

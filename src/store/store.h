@@ -29,6 +29,13 @@ struct WebhookDelivery {
   long long received_ms = 0;
 };
 
+struct AuditFilter {
+  std::string app;    // entries whose target is app/<app> or whose detail names the app
+  std::string actor;  // exact actor name
+  long long since_ms = 0;
+  int limit = 100;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -73,7 +80,26 @@ class Store {
                                                          WebhookDelivery delivery) = 0;
 
   virtual Status AppendAudit(AuditEvent e) = 0;
-  virtual Result<std::vector<AuditEvent>> ListAudit(int limit) = 0;
+  // Newest first.
+  virtual Result<std::vector<AuditEvent>> ListAudit(const AuditFilter& filter) = 0;
+
+  // API tokens (and node enrollment tokens), looked up by the SHA-256 of the token.
+  virtual Result<ApiToken> CreateToken(ApiToken t) = 0;  // kConflict: name taken
+  virtual Result<ApiToken> FindTokenByHash(const std::string& hash) = 0;
+  virtual Result<std::vector<ApiToken>> ListTokens() = 0;
+  // Marks a token revoked (by id or name); kNotFound when there is none.
+  virtual Status RevokeToken(const std::string& id_or_name, long long now_ms) = 0;
+  virtual Status TouchToken(std::int64_t id, long long now_ms) = 0;
+
+  virtual Result<User> CreateUser(User u) = 0;  // kConflict: name taken
+  virtual Result<User> GetUser(const std::string& name) = 0;
+  virtual Result<std::vector<User>> ListUsers() = 0;
+  virtual Status DeleteUser(const std::string& name) = 0;  // and the user's sessions
+
+  virtual Status CreateSession(const Session& s) = 0;
+  virtual Result<Session> GetSession(const std::string& hash) = 0;
+  virtual Status DeleteSession(const std::string& hash) = 0;
+  virtual Status DeleteExpiredSessions(long long now_ms) = 0;
 };
 
 }  // namespace slipway

@@ -22,6 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SLIPWAY = os.environ.get("SLIPWAY_BIN", os.path.join(ROOT, "build", "release", "bin", "slipway"))
 EXAMPLE = os.path.join(ROOT, "examples", "hello")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "webhooks")
+# Every test server accepts this admin token (SLIPWAY_BOOTSTRAP_TOKEN); AUTH is its header.
+ADMIN_TOKEN = "slw-e2e-admin-" + uuid.uuid4().hex
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def free_port():
@@ -134,20 +137,21 @@ def default_manifest(env=None, test_steps=None, watch="2s", health_timeout="5s")
 class Server:
     """One `slipway server` process on free loopback ports with its own data directory."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_args=None, env=None):
         self.data = data_dir
         self.api_port = free_port()
         self.gw_port = free_port()
         self.proc = None
-        self.log_path = os.path.join(data_dir, "server.log")
+        self.log_path = os.path.join(os.path.dirname(data_dir), os.path.basename(data_dir) + "-server.log")
+        self.extra_args = list(extra_args or [])
+        self.env = dict(os.environ, SLIPWAY_BOOTSTRAP_TOKEN=ADMIN_TOKEN, **(env or {}))
 
     def start(self):
-        os.makedirs(self.data, exist_ok=True)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [SLIPWAY, "server", "--data", self.data, "--api", f"127.0.0.1:{self.api_port}",
-             "--gateway", f"127.0.0.1:{self.gw_port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+             "--gateway", f"127.0.0.1:{self.gw_port}", *self.extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         wait_until(lambda: http_call(self.api_port, "GET", "/health")[0] == 200, what="server /health")
         return self
 
@@ -170,13 +174,26 @@ class Server:
     def url(self):
         return f"http://127.0.0.1:{self.api_port}"
 
-    def api(self, method, path, body=None):
-        status, raw, _ = http_call(self.api_port, method, path, body,
-                                   {"Content-Type": "application/json"} if body is not None else None)
-        return status, (json.loads(raw) if raw else None)
+    def api(self, method, path, body=None, token=ADMIN_TOKEN, headers=None):
+        """One API call as `token` (the admin by default; None for no credential)."""
+        h = {"Authorization": f"Bearer {token}"} if token else {}
+        if body is not None or method == "POST":
+            h["Content-Type"] = "application/json"
+            body = {} if body is None else body
+        h.update(headers or {})
+        status, raw, _ = http_call(self.api_port, method, path, body, h)
+        try:
+            return status, (json.loads(raw) if raw else None)
+        except ValueError:
+            return status, raw
 
-    def cli(self, *args, timeout=120):
-        return subprocess.run([SLIPWAY, "--server", self.url, *args], capture_output=True, text=True, timeout=timeout)
+    def cli(self, *args, timeout=120, token=ADMIN_TOKEN, env=None):
+        full_env = dict(os.environ, **(env or {}))
+        full_env.pop("SLIPWAY_TOKEN", None)
+        if token:
+            full_env["SLIPWAY_TOKEN"] = token
+        return subprocess.run([SLIPWAY, "--server", self.url, *args], capture_output=True, text=True,
+                              timeout=timeout, env=full_env)
 
     def gateway_get(self, path="/", host="hello.localhost"):
         return http_call(self.gw_port, "GET", path, headers={"Host": host}, timeout=5)

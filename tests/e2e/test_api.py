@@ -5,12 +5,12 @@ import json
 import threading
 import unittest
 
-from harness import SlipwayTestCase, http_call, wait_until
+from harness import AUTH, SlipwayTestCase, http_call, wait_until
 
 
 def read_sse(port, path, headers=None, timeout=60):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    conn.request("GET", path, headers=headers or {})
+    conn.request("GET", path, headers={**AUTH, **(headers or {})})
     res = conn.getresponse()
     assert res.status == 200, res.status
     assert res.getheader("Content-Type") == "text/event-stream"
@@ -66,7 +66,7 @@ class Api(SlipwayTestCase):
         self.assertEqual(self.deploy_by_push(self.v1)["status"], "succeeded")
         for _ in range(5):
             self.assertEqual(self.server.gateway_get("/")[0], 200)
-        status, raw, headers = http_call(self.server.api_port, "GET", "/metrics")
+        status, raw, headers = http_call(self.server.api_port, "GET", "/metrics", headers=AUTH)
         text = raw.decode()
         self.assertEqual(status, 200)
         self.assertIn('slipway_webhooks_received_total{provider="gitea",event="push",outcome="queued"} 1', text)

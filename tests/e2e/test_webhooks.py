@@ -7,7 +7,7 @@ import os
 import unittest
 import uuid
 
-from harness import FIXTURES, SlipwayTestCase, gitea_headers, gitea_push_body, http_call
+from harness import AUTH, FIXTURES, SlipwayTestCase, gitea_headers, gitea_push_body, http_call
 
 
 def deployments(server):
@@ -123,9 +123,10 @@ class Webhooks(SlipwayTestCase):
         status, err = self.server.api("POST", "/api/v1/apps", {"name": "Bad Name", "repo": "x", "secret": "longenough"})
         self.assertEqual(status, 400)
         self.assertEqual(set(err), {"error", "detail"})
-        status, err = self.server.api("POST", "/api/v1/apps", {"name": "hello", "repo": "x", "secret": "longenough"})
+        status, err = self.server.api("POST", "/api/v1/apps", {"name": "hello", "repo": "/srv/x", "secret": "longenough"})
         self.assertEqual(status, 409)
-        status, raw, _ = http_call(self.server.api_port, "POST", "/api/v1/apps", b"{nope", {"Content-Type": "application/json"})
+        status, raw, _ = http_call(self.server.api_port, "POST", "/api/v1/apps", b"{nope",
+                                   {"Content-Type": "application/json", **AUTH})
         self.assertEqual(status, 400)
         status, err = self.server.api("GET", "/api/v1/deployments/abc")
         self.assertEqual(status, 400)

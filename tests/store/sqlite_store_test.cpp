@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "support/fake_clock.h"
@@ -161,10 +162,79 @@ TEST_F(SqliteStoreTest, InstancesAndAudit) {
   created->state = "stopped";
   ASSERT_TRUE(store_->UpdateInstance(*created).ok());
   EXPECT_TRUE(store_->ListLiveInstances(0)->empty());
-  ASSERT_TRUE(store_->AppendAudit({0, 0, "api", "app.create", "app/hello", "{}"}).ok());
-  auto audit = store_->ListAudit(10);
-  ASSERT_EQ(audit->size(), 1u);
-  EXPECT_EQ(audit->front().action, "app.create");
+  AuditEvent e{0, 0, "alice", "app.create", "app/hello", "{}", "10.0.0.9", "ok", "hello"};
+  ASSERT_TRUE(store_->AppendAudit(e).ok());
+  e.actor = "bob";
+  e.app = "other";
+  e.outcome = "denied";
+  ASSERT_TRUE(store_->AppendAudit(e).ok());
+  auto audit = store_->ListAudit({});
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_EQ(audit->front().actor, "bob");
+  EXPECT_EQ(audit->front().outcome, "denied");
+  auto by_app = store_->ListAudit({"hello", "", 0, 10});
+  ASSERT_EQ(by_app->size(), 1u);
+  EXPECT_EQ(by_app->front().source, "10.0.0.9");
+  EXPECT_EQ(store_->ListAudit({"", "bob", 0, 10})->size(), 1u);
+  EXPECT_TRUE(store_->ListAudit({"", "", clock_.WallMillis() + 1, 10})->empty());
+}
+
+TEST_F(SqliteStoreTest, TokensAreFoundByHashAndRevoked) {
+  ApiToken t;
+  t.name = "ci";
+  t.role = "backend";
+  t.hash = "abc123";
+  auto created = store_->CreateToken(t);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(store_->CreateToken(t).status().code(), Code::kConflict);
+  auto found = store_->FindTokenByHash("abc123");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->name, "ci");
+  EXPECT_EQ(found->revoked_ms, 0);
+  ASSERT_TRUE(store_->RevokeToken("ci", 42).ok());
+  EXPECT_EQ(store_->FindTokenByHash("abc123")->revoked_ms, 42);
+  EXPECT_EQ(store_->RevokeToken("ci", 43).code(), Code::kNotFound);
+  EXPECT_EQ(store_->FindTokenByHash("nope").status().code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, DeletingAUserEndsItsSessions) {
+  ASSERT_TRUE(store_->CreateUser({0, "alice", "qa", "local", "$argon2id$x", 0}).ok());
+  ASSERT_TRUE(store_->CreateSession({"h1", "alice", "qa", "127.0.0.1", 1, 100}).ok());
+  ASSERT_TRUE(store_->GetSession("h1").ok());
+  ASSERT_TRUE(store_->DeleteUser("alice").ok());
+  EXPECT_EQ(store_->GetSession("h1").status().code(), Code::kNotFound);
+  ASSERT_TRUE(store_->CreateSession({"h2", "bob", "qa", "", 1, 100}).ok());
+  ASSERT_TRUE(store_->DeleteExpiredSessions(100).ok());
+  EXPECT_EQ(store_->GetSession("h2").status().code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, SealsSecretsOnDiskAndReadsThemBack) {
+  // An app written in the clear before sealing existed...
+  App a;
+  a.name = "legacy";
+  a.repo = "https://user:clear-repo-password@git.example/r.git";
+  a.secret = "clear-webhook-secret";
+  ASSERT_TRUE(store_->CreateApp(a).ok());
+  store_.reset();
+  auto box = crypto::SecretBox::LoadOrCreate((dir_ / "key").string());
+  ASSERT_TRUE(box.ok()) << box.status().ToString();
+  // ...is sealed when the store opens with a key, and new apps are sealed as written.
+  auto s = OpenSqliteStore((dir_ / "db").string(), clock_, &*box);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  store_ = std::move(*s);
+  a.name = "fresh";
+  a.secret = "fresh-webhook-secret";
+  ASSERT_TRUE(store_->CreateApp(a).ok());
+  EXPECT_EQ(store_->GetApp("legacy")->secret, "clear-webhook-secret");
+  EXPECT_EQ(store_->GetApp("fresh")->repo, a.repo);
+  store_.reset();  // checkpoints the WAL into the file
+  std::string bytes;
+  for (const char* f : {"db", "db-wal"}) {
+    std::ifstream in(dir_ / f, std::ios::binary);
+    bytes += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const char* secret : {"clear-repo-password", "clear-webhook-secret", "fresh-webhook-secret"})
+    EXPECT_EQ(bytes.find(secret), std::string::npos) << secret;
 }
 
 TEST_F(SqliteStoreTest, DeletingAnAppCascades) {

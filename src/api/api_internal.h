@@ -1,0 +1,101 @@
+#pragma once
+// The API handler's parts, shared by api/*.cpp. Not for use outside api/.
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/api.h"
+#include "core/roles.h"
+
+namespace slipway::api {
+
+using json = nlohmann::json;
+using net::HttpRequest;
+using net::HttpResponse;
+
+HttpResponse Json(int status, const json& body);
+HttpResponse Error(int status, const std::string& error, const std::string& detail);
+HttpResponse Error(const Status& s);
+Result<json> Body(const HttpRequest& req);
+Result<std::string> StringField(const json& j, const char* key, bool required);
+bool ParseInt(const std::string& s, std::int64_t& out);
+// "30d", "12h", "45m", "90s": a positive duration of at most ten years.
+bool ParseTtl(const std::string& text, std::chrono::milliseconds& out);
+
+// One request after authentication: who asks, and the route's {placeholders}.
+struct Call {
+  HttpRequest& req;
+  Principal principal;
+  std::vector<std::string> params;  // in the order the pattern names them
+  Actor actor() const;
+};
+
+class Api;
+using Handler = HttpResponse (Api::*)(Call&);
+
+struct Route {
+  const char* method;
+  const char* pattern;
+  std::optional<Permission> permission;  // nullopt only for the login route
+  Handler handler;
+};
+const std::vector<Route>& Routes();
+
+class Api {
+ public:
+  Api(ApiDeps deps, Listener listener);
+  HttpResponse Handle(HttpRequest& req);
+
+  // apps and deployments (api_apps.cpp)
+  HttpResponse ListApps(Call& c);
+  HttpResponse CreateApp(Call& c);
+  HttpResponse ShowApp(Call& c);
+  HttpResponse DeleteApp(Call& c);
+  HttpResponse CreateDeployment(Call& c);
+  HttpResponse ListAppDeployments(Call& c);
+  HttpResponse ListReleases(Call& c);
+  HttpResponse RollbackApp(Call& c);
+  HttpResponse StopApp(Call& c);
+  HttpResponse StartApp(Call& c);
+  HttpResponse RestartApp(Call& c);
+  HttpResponse ListDeployments(Call& c);
+  HttpResponse ShowDeployment(Call& c);
+  HttpResponse CancelDeployment(Call& c);
+  HttpResponse Events(Call& c);
+  HttpResponse Stream(Call& c);
+  // identity, tokens, users, audit (api_auth.cpp)
+  HttpResponse Login(Call& c);
+  HttpResponse Logout(Call& c);
+  HttpResponse WhoAmI(Call& c);
+  HttpResponse ListTokens(Call& c);
+  HttpResponse CreateToken(Call& c);
+  HttpResponse RevokeToken(Call& c);
+  HttpResponse ListUsers(Call& c);
+  HttpResponse CreateUser(Call& c);
+  HttpResponse DeleteUser(Call& c);
+  HttpResponse Audit(Call& c);
+  HttpResponse ListRoutes(Call& c);
+
+ private:
+  HttpResponse Dispatch(HttpRequest& req, std::string& route);
+  HttpResponse DispatchApi(HttpRequest& req, std::string& route);
+  std::optional<HttpResponse> Refuse(HttpRequest& req, const Route& r, Call& call);
+  void AuditRefusal(const HttpRequest& req, const std::string& actor, const std::string& route,
+                    const HttpResponse& res);
+  HttpResponse Health();
+  HttpResponse Metrics();
+  HttpResponse Hook(HttpRequest& req, const std::string& provider, const std::string& app);
+  json AppView(const App& a);
+  HttpResponse ListDeploymentsOf(HttpRequest& req, const std::string& app_name);
+  Result<Deployment> FindDeployment(const std::string& id_text);
+  HttpResponse EventsPage(std::int64_t id, std::int64_t after, std::int64_t limit);
+  HttpResponse Lifecycle(Call& c, const std::string& verb);
+
+  Context& ctx_;
+  Controller& controller_;
+  AuthService& auth_;
+  Listener listener_;
+};
+
+}  // namespace slipway::api

@@ -1,0 +1,26 @@
+#pragma once
+// Checks on what users send when they create an app. Pure functions: kInvalid with a message
+// a user can act on, or Ok.
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/status.h"
+
+namespace slipway {
+
+// Lower-case letters, digits and '-', starting with a letter, at most 63.
+Status ValidateAppName(const std::string& name);
+// RFC 1123 host names (at most 253 characters, labels of 1–63 letters, digits and inner
+// '-'), optionally "*." + such a name. Lower-cases them in place. At most 32 hosts.
+Status ValidateHosts(std::vector<std::string>& hosts);
+// "" or "/segment[/segment…]" of URL-safe characters, no "." or ".." segment, at most 256;
+// a trailing '/' is removed in place.
+Status ValidatePathPrefix(std::string& prefix);
+// The hosts an app answers on (its own, or <name>.localhost).
+std::vector<std::string> EffectiveHosts(const App& app);
+// The name of an existing app that already routes one of `app`'s hosts with the same path
+// prefix, or "" when none does.
+std::string RouteClash(const App& app, const std::vector<App>& existing);
+
+}  // namespace slipway

@@ -560,18 +560,26 @@ void Controller::SyncLoop() {
     if (stopping_) break;
     std::set<std::int64_t> busy = busy_apps_;
     lock.unlock();
-    if (auto apps = ctx_.store.ListApps(); apps.ok()) {
-      for (const auto& app : *apps) {
-        auto serving = ctx_.serving.Get(app.id);
-        if (!serving || busy.count(app.id)) continue;
-        if (serving->instance.runtime == "swarm") {
-          (void)SyncServicePool(ctx_, app.name, serving->instance.container_id);
-        } else if (serving->instance.runtime == "process") {
-          Supervise(app, *serving);
-        }
-      }
+    try {
+      SyncOnce(busy);
+    } catch (const std::exception& e) {  // one bad pass must not end the process
+      spdlog::error("sync pass failed: {}", e.what());
     }
     lock.lock();
+  }
+}
+
+void Controller::SyncOnce(const std::set<std::int64_t>& busy) {
+  auto apps = ctx_.store.ListApps();
+  if (!apps.ok()) return;
+  for (const auto& app : *apps) {
+    auto serving = ctx_.serving.Get(app.id);
+    if (!serving || busy.count(app.id)) continue;
+    if (serving->instance.runtime == "swarm") {
+      (void)SyncServicePool(ctx_, app.name, serving->instance.container_id);
+    } else if (serving->instance.runtime == "process") {
+      Supervise(app, *serving);
+    }
   }
 }
 

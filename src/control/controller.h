@@ -89,6 +89,7 @@ class Controller {
   void ReapStrays();
   void ReapStrayContainers();
   void SyncLoop();
+  void SyncOnce(const std::set<std::int64_t>& busy);
   void Supervise(const App& app, const Serving& serving);
   Result<Instance> RedeployService(const App& app, const Release& release,
                                    const Manifest& manifest);

@@ -101,6 +101,10 @@ class ProxyImpl final : public Proxy {
           co_await acceptor_.async_accept(*contexts_[next], asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (!acceptor_.is_open()) co_return;
+        // Out of descriptors (or memory): pause instead of spinning a core on the same error,
+        // and keep serving the connections already open.
+        asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);

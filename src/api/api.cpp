@@ -51,6 +51,8 @@ std::string MethodLabel(const std::string& m) {
   return kKnown.count(m) ? m : "other";
 }
 
+}  // namespace
+
 std::string Bearer(const HttpRequest& req) {
   std::string h = req.Header("authorization");
   if (h.size() > 7 && (h.rfind("Bearer ", 0) == 0 || h.rfind("bearer ", 0) == 0))
@@ -71,6 +73,8 @@ std::string SessionCookie(const HttpRequest& req) {
   }
   return "";
 }
+
+namespace {
 
 // A browser page on another origin (or a DNS-rebound name) must not drive the API.
 bool CrossOrigin(const HttpRequest& req) {
@@ -203,7 +207,8 @@ HttpResponse Api::DispatchApi(HttpRequest& req, std::string& route) {
   for (const auto& r : Routes()) {
     if (!MatchPattern(r.pattern, parts, params)) continue;
     path_match = &r;
-    if (req.method != r.method) continue;
+    bool head = req.method == "HEAD" && std::string(r.method) == "GET";
+    if (req.method != r.method && !head) continue;
     route = r.pattern + 7;  // without "/api/v1"
     Call call{req, {}, params};
     if (auto refused = Refuse(req, r, call)) {
@@ -211,10 +216,17 @@ HttpResponse Api::DispatchApi(HttpRequest& req, std::string& route) {
       return *refused;
     }
     HttpResponse res = (this->*r.handler)(call);
+    if (head && (res.deferred || res.streamed)) {
+      res = Json(200, json::object());  // HEAD of a stream: its head, never the stream
+    }
     if (IsWrite(req.method) && res.status >= 400 && r.permission)
       AuditRefusal(req, call.principal.name, r.pattern, res);
     return res;
   }
+  // Anonymous callers learn nothing about which routes exist.
+  if (!auth_.Authenticate(Bearer(req), SessionCookie(req)).ok())
+    return Error(401, "unauthorized",
+                 "authentication required: send Authorization: Bearer <token>");
   if (path_match)
     return Error(405, "method_not_allowed", req.method + " is not allowed on " + req.path);
   return Error(404, "not_found", "no such endpoint: " + req.path);

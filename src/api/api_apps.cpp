@@ -8,6 +8,7 @@ namespace slipway::api {
 namespace {
 
 constexpr auto kStreamLifetime = std::chrono::hours(2);
+constexpr std::size_t kMaxPageBytes = 1 << 20;
 
 Result<std::vector<std::string>> Hosts(const json& body) {
   std::vector<std::string> hosts;
@@ -199,12 +200,19 @@ HttpResponse Api::EventsPage(std::int64_t id, std::int64_t after, std::int64_t l
   if (!events.ok()) return Error(events.status());
   json arr = json::array();
   std::int64_t last = after;
+  std::size_t bytes = 0;
+  bool cut = false;  // a page holds at most ~1 MiB of text, whatever `limit` says
   for (const auto& e : *events) {
+    if (bytes > kMaxPageBytes) {
+      cut = true;
+      break;
+    }
+    bytes += e.text.size();
     arr.push_back(ToJson(e));
     last = e.seq;
   }
   bool ended = now.ok() && IsTerminal(now->status);
-  bool done = ended && static_cast<std::int64_t>(events->size()) < limit;
+  bool done = ended && !cut && static_cast<std::int64_t>(events->size()) < limit;
   return Json(200, {{"events", arr},
                     {"next", last},
                     {"status", now.ok() ? ToString(now->status) : "unknown"},
@@ -264,16 +272,25 @@ HttpResponse Api::Stream(Call& c) {
   auto cursor = std::make_shared<std::int64_t>(after);
   auto until = std::chrono::steady_clock::now() + kStreamLifetime;
   std::int64_t id = d->id;
-  r.streamed->next = [this, id, cursor, until](bool idle) {
+  std::string bearer = Bearer(c.req), cookie = SessionCookie(c.req);
+  r.streamed->next = [this, id, cursor, until, bearer, cookie](bool idle) {
     net::StreamChunk chunk;
+    // A token revoked (or a session ended) while the stream is open ends the stream.
+    if (!auth_.Authenticate(bearer, cookie).ok()) return net::StreamChunk{"", true};
     auto now = ctx_.store.GetDeployment(id);  // status first: see EventsPage
     auto events = ctx_.store.ListEvents(id, *cursor, 500);
     if (!events.ok() || !now.ok()) return net::StreamChunk{"", true};
+    bool cut = false;
     for (const auto& e : *events) {
+      if (chunk.data.size() > kMaxPageBytes) {
+        cut = true;  // the rest comes with the next call, which a wake or the writer triggers
+        break;
+      }
       chunk.data += fmt::format("id: {}\nevent: deployment\ndata: {}\n\n", e.seq, ToJson(e).dump());
       *cursor = e.seq;
     }
-    if (IsTerminal(now->status) && events->size() < 500) {
+    if (cut || events->size() == 500) ctx_.events.Poke(id);  // more to send: come back at once
+    if (IsTerminal(now->status) && events->size() < 500 && !cut) {
       chunk.data +=
           fmt::format("event: end\ndata: {}\n\n", json{{"status", ToString(now->status)}}.dump());
       chunk.done = true;

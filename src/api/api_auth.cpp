@@ -62,6 +62,7 @@ HttpResponse Api::Login(Call& c) {
   if (*mode == "token")
     out["token"] = login->session_token;  // for the CLI; browsers use the cookie
   HttpResponse res = Json(200, out);
+  res.headers.push_back({"Cache-Control", "no-store"});
   res.headers.push_back(
       {"Set-Cookie", SessionCookie(c.req, login->session_token, kSessionCookieMaxAge)});
   return res;
@@ -115,7 +116,9 @@ HttpResponse Api::CreateToken(Call& c) {
               {{"role", *role}, {"expires_ms", created->record.expires_ms}});
   json out = TokenView(created->record);
   out["token"] = created->token;  // shown this once
-  return Json(201, out);
+  HttpResponse res = Json(201, out);
+  res.headers.push_back({"Cache-Control", "no-store"});
+  return res;
 }
 
 HttpResponse Api::RevokeToken(Call& c) {

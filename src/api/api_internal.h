@@ -20,6 +20,9 @@ HttpResponse Error(const Status& s);
 Result<json> Body(const HttpRequest& req);
 Result<std::string> StringField(const json& j, const char* key, bool required);
 bool ParseInt(const std::string& s, std::int64_t& out);
+// The bearer token of the Authorization header, and the session cookie ("" when absent).
+std::string Bearer(const HttpRequest& req);
+std::string SessionCookie(const HttpRequest& req);
 // "30d", "12h", "45m", "90s": a positive duration of at most ten years.
 bool ParseTtl(const std::string& text, std::chrono::milliseconds& out);
 

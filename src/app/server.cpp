@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -41,9 +42,16 @@ int StartupError(const std::string& message) {
   return 2;
 }
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
+// Reads a secret from the environment and removes it, so no child (git, build and test
+// steps, instances) inherits it. The value is also overwritten where the process's initial
+// environment keeps it, which /proc/<pid>/environ shows.
+std::string TakeSecretEnv(const char* name) {
+  char* v = std::getenv(name);
+  if (!v) return "";
+  std::string value(v);
+  std::memset(v, 0, value.size());
+  unsetenv(name);
+  return value;
 }
 
 // The data directory holds the database, the key and the releases: private to this user.
@@ -55,8 +63,8 @@ Result<Paths> PrepareDataDir(const std::string& dir) {
   return Paths{std::filesystem::canonical(dir, ec).string()};
 }
 
-Result<crypto::SecretBox> OpenKey(const ServerOptions& options, const Paths& paths) {
-  std::string key = Env("SLIPWAY_SECRET_KEY");
+Result<crypto::SecretBox> OpenKey(const ServerOptions& options, const Paths& paths,
+                                  const std::string& key) {
   if (!key.empty()) return crypto::SecretBox::FromBase64(key);
   return crypto::SecretBox::LoadOrCreate(
       options.secret_key_file.empty() ? paths.data + "/secret.key" : options.secret_key_file);
@@ -76,6 +84,9 @@ Result<std::unique_ptr<net::HttpServer>> ExtraListener(const std::string& addr, 
 }  // namespace
 
 int RunServer(const ServerOptions& options) {
+  const std::string bootstrap_token = TakeSecretEnv("SLIPWAY_BOOTSTRAP_TOKEN");
+  const std::string secret_key = TakeSecretEnv("SLIPWAY_SECRET_KEY");
+  (void)TakeSecretEnv("SLIPWAY_TOKEN");  // a CLI credential; no child of the server needs it
   obs::InitLogging(options.log_level, options.log_json,
                    [](std::string_view text) { return git::RedactSecrets(text); });
   std::string api_host, gw_host;
@@ -103,7 +114,7 @@ int RunServer(const ServerOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto box = OpenKey(options, *paths);
+  auto box = OpenKey(options, *paths, secret_key);
   if (!box.ok()) return StartupError(box.status().message());
   auto& clock = SystemClock::Instance();
   auto store = OpenSqliteStore(paths->db(), clock, &*box);
@@ -118,7 +129,7 @@ int RunServer(const ServerOptions& options) {
   auth_options.login_repo = options.login_repo;
   auth_options.login_role = *login_role;
   AuthService auth(**store, *agent, clock, auth_options);
-  auto boot = auth.Bootstrap(Env("SLIPWAY_BOOTSTRAP_TOKEN"), paths->data + "/admin.token");
+  auto boot = auth.Bootstrap(bootstrap_token, paths->data + "/admin.token");
   if (!boot.ok()) return StartupError(boot.status().message());
 
   gateway::ProxyOptions gw;

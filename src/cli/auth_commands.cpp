@@ -62,6 +62,15 @@ std::string When(long long ms) {
                      tm.tm_hour, tm.tm_min);
 }
 
+std::string State(const json& t) {
+  if (t["revoked"].get<bool>()) return "revoked";
+  long long expires = t["expires_ms"];
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  return expires != 0 && expires <= now ? "expired" : "valid";
+}
+
 void AddLogin(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* login = app.add_subcommand("login", "Save the server URL and a token for later commands");
   auto user = std::make_shared<std::string>();
@@ -74,6 +83,10 @@ void AddLogin(CLI::App& app, GlobalOptions& g, int* exit_code) {
     std::string token = ResolveCredentials({g.server, g.token}).token;
     if (!user->empty()) {
       std::string password = ReadPassword("password for " + *user + ": ");
+      if (password.empty()) {
+        *exit_code = Fail("no password given (type it, or pipe it with --password-stdin)");
+        return;
+      }
       auto r = c->Call("POST", "/api/v1/auth/login",
                        json{{"username", *user}, {"password", password}, {"mode", "token"}});
       if (!r.ok()) {
@@ -148,11 +161,10 @@ void AddToken(CLI::App& app, GlobalOptions& g, int* exit_code) {
       std::cout << fmt::format("{:<5} {:<24} {:<8} {:<8} {:<18} {:<18} {}\n", "ID", "NAME", "ROLE",
                                "STATE", "EXPIRES", "LAST USED", "CREATED BY");
       for (const auto& t : r["tokens"]) {
-        std::cout << fmt::format(
-            "{:<5} {:<24} {:<8} {:<8} {:<18} {:<18} {}\n", t["id"].get<long long>(),
-            t["name"].get<std::string>(), t["role"].get<std::string>(),
-            t["revoked"].get<bool>() ? "revoked" : "valid", When(t["expires_ms"]),
-            When(t["last_used_ms"]), t["created_by"].get<std::string>());
+        std::cout << fmt::format("{:<5} {:<24} {:<8} {:<8} {:<18} {:<18} {}\n",
+                                 t["id"].get<long long>(), t["name"].get<std::string>(),
+                                 t["role"].get<std::string>(), State(t), When(t["expires_ms"]),
+                                 When(t["last_used_ms"]), t["created_by"].get<std::string>());
       }
     });
   });

@@ -71,6 +71,8 @@ Result<NewToken> AuthService::CreateToken(const std::string& name, const std::st
                                           const std::string& created_by, const std::string& kind) {
   if (!ValidName(name))
     return Invalid("token name must be letters, digits and . _ @ + - (max 128)");
+  if (name.find_first_not_of("0123456789") == std::string::npos)
+    return Invalid("a token name must not be a number (token ids are numbers)");
   if (!RoleFromString(role))
     return Invalid("unknown role '" + role + "' (expected admin, backend, qa or viewer)");
   if (ttl.count() < 0) return Invalid("expiry must be in the future");
@@ -210,6 +212,7 @@ Result<Role> AuthService::VerifyPassword(const std::string& name, const std::str
   if (options_.login_repo.empty())
     return Status(Code::kUnauthorized, "invalid username or password");
   git_login = true;
+  if (auto s = CheckLoginRepoNeedsCredentials(); !s.ok()) return s;
   if (auto s = agent_.CheckCredentials(options_.login_repo, name, password); !s.ok()) {
     if (s.code() == Code::kUnauthorized)
       return Status(Code::kUnauthorized, "invalid username or password");
@@ -218,6 +221,27 @@ Result<Role> AuthService::VerifyPassword(const std::string& name, const std::str
   if (user.ok()) return RoleFromString(user->role).value_or(Role::kViewer);
   (void)store_.CreateUser({0, name, ToString(options_.login_role), "git", "", 0});
   return options_.login_role;
+}
+
+// A repository anyone may read would accept every username and password (git asks for
+// credentials only when the server demands them), so made-up ones must be refused first.
+Status AuthService::CheckLoginRepoNeedsCredentials() {
+  {
+    std::lock_guard lock(mu_);
+    if (repo_checks_passwords_) return Status::Ok();
+  }
+  auto probe = agent_.CheckCredentials(
+      options_.login_repo, "slipway-probe-" + crypto::RandomToken(""), crypto::RandomToken(""));
+  if (probe.ok()) {
+    spdlog::error("--login-repo is readable without credentials: git-credential login is off");
+    return Unavailable(
+        "the login repository is readable without credentials, so it cannot check passwords; "
+        "git-credential login is disabled until --login-repo names a private repository");
+  }
+  if (probe.code() != Code::kUnauthorized) return probe;
+  std::lock_guard lock(mu_);
+  repo_checks_passwords_ = true;
+  return Status::Ok();
 }
 
 Result<LoginResult> AuthService::Login(const std::string& user, const std::string& password,

@@ -96,6 +96,7 @@ class AuthService {
   void RecordFailure(const std::string& user);
   Result<Role> VerifyPassword(const std::string& user, const std::string& password,
                               bool& git_login);
+  Status CheckLoginRepoNeedsCredentials();
   Result<LoginResult> OpenSession(const std::string& user, Role role, const std::string& source);
   Result<Principal> FromToken(const std::string& token);
   Result<Principal> FromSession(const std::string& token, bool via_cookie);
@@ -110,6 +111,7 @@ class AuthService {
   std::map<std::string, Failures> failures_;        // by user name
   std::map<std::string, Attempts> attempts_;        // by source address
   std::map<std::string, GitCredential> git_creds_;  // by session hash
+  bool repo_checks_passwords_ = false;  // the login repository refused made-up credentials
 };
 
 }  // namespace slipway

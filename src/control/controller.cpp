@@ -21,6 +21,14 @@ namespace fs = std::filesystem;
 
 using json = nlohmann::json;
 
+namespace {
+// A full SHA-1 or SHA-256 commit id in lower-case hex.
+bool IsCommitId(const std::string& s) {
+  return (s.size() == 40 || s.size() == 64) &&
+         s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+}  // namespace
+
 Controller::Controller(Context& ctx, ControllerOptions options) : ctx_(ctx), options_(options) {
   auto& m = obs::Metrics::Global();
   m.Describe("slipway_webhooks_received_total", "counter",
@@ -415,6 +423,8 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
     out.detail = dl.push->ref + " is not a branch";
   } else if (dl.push->branch != app->branch) {
     out.detail = "branch '" + dl.push->branch + "' is not tracked (tracking '" + app->branch + "')";
+  } else if (!IsCommitId(dl.push->commit)) {
+    return count(dl.event, {400, "invalid", "the pushed commit is not a commit id", std::nullopt});
   } else {
     deploy = true;
   }

@@ -206,10 +206,22 @@ Status Deployer::Fetch() {
   return ctx_.agent.Fetch(FetchUrl(), ctx_.paths.cache(app_.name), &cancel_, sink);
 }
 
+// A push deploys its commit only while that commit is the branch's tip: a late or replayed
+// delivery (the delivery id is not signed) must not roll production back to an old commit.
+Status Deployer::CheckPushIsTip(const std::string& sha) {
+  if (d_.type != "push" || d_.commit.empty()) return Status::Ok();
+  auto tip = ctx_.agent.Resolve(ctx_.paths.cache(app_.name), "refs/heads/" + d_.ref);
+  if (!tip.ok()) return tip.status();
+  if (*tip == sha) return Status::Ok();
+  return Conflict(fmt::format("stale push: {} is no longer the tip of {} (now {}); not deployed",
+                              Short(sha), d_.ref, Short(*tip)));
+}
+
 Status Deployer::Checkout() {
   auto sha =
       ctx_.agent.Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
   if (!sha.ok()) return sha.status();
+  if (auto s = CheckPushIsTip(*sha); !s.ok()) return s;
   d_.commit = *sha;
   Save();
   workdir_ = fmt::format("{}/{}-{}", ctx_.paths.builds(app_.name), d_.id, Short(d_.commit));

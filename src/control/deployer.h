@@ -24,6 +24,7 @@ class Deployer {
   Status RunStage(Stage stage);
   Status Fetch();
   Status Checkout();
+  Status CheckPushIsTip(const std::string& sha);
   Status Steps(Stage stage, const std::vector<std::string>& steps);
   Status MakeRelease();
   Status PrepareImage();

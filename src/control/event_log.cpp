@@ -15,6 +15,14 @@ void EventLog::Append(std::int64_t deployment_id, const std::string& stage,
   e.state = state;
   e.stream = stream;
   e.text = git::RedactSecrets(text);
+  if (e.text.size() > kMaxLineBytes) {
+    e.text.resize(kMaxLineBytes);
+    e.text += " …[line cut at 8 KiB]";
+  }
+  if (state == "log") {
+    std::lock_guard lock(mu_);
+    if (!Budget(deployment_id, e.text.size(), e.text)) return;
+  }
   auto stored = store_.AppendEvent(std::move(e));
   if (!stored.ok()) {
     spdlog::error("deployment {}: cannot store event: {}", deployment_id,
@@ -26,6 +34,17 @@ void EventLog::Append(std::int64_t deployment_id, const std::string& stage,
   }
   cv_.notify_all();
   Wake(deployment_id);
+}
+
+bool EventLog::Budget(std::int64_t deployment_id, std::size_t bytes, std::string& text) {
+  if (output_bytes_.size() > 1000) output_bytes_.erase(output_bytes_.begin());  // oldest ids
+  auto& used = output_bytes_[deployment_id];
+  if (used > kMaxOutputBytes) return false;
+  used += bytes;
+  if (used > kMaxOutputBytes) {
+    text = "output past 16 MiB is not stored (the rest of this deployment's output is dropped)";
+  }
+  return true;
 }
 
 void EventLog::NotifyAll() {

@@ -103,7 +103,8 @@ class ProxyImpl final : public Proxy {
         if (!acceptor_.is_open()) co_return;
         // Out of descriptors (or memory): pause instead of spinning a core on the same error,
         // and keep serving the connections already open.
-        asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(100));
+        asio::steady_timer pause(co_await asio::this_coro::executor,
+                                 std::chrono::milliseconds(100));
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
@@ -219,8 +220,34 @@ class ProxyImpl final : public Proxy {
     bool nothing_sent = false;  // the request never reached the app
   };
 
+  // Slipway's own session cookie and API/session tokens are for the control plane, never for
+  // an app: a browser sends the cookie to every port of a host, so an app on the API's host
+  // would otherwise receive an operator's session.
+  static void StripSlipwayCredentials(http::request<http::string_body>& req) {
+    std::string auth(req[http::field::authorization]);
+    if (auth.rfind("Bearer slw_", 0) == 0 || auth.rfind("Bearer sls_", 0) == 0)
+      req.erase(http::field::authorization);
+    std::string cookies(req[http::field::cookie]);
+    if (cookies.find("slipway_session=") == std::string::npos) return;
+    std::string kept;
+    for (std::size_t pos = 0; pos < cookies.size();) {
+      auto end = cookies.find(';', pos);
+      if (end == std::string::npos) end = cookies.size();
+      std::string part = cookies.substr(pos, end - pos);
+      part.erase(0, part.find_first_not_of(' '));
+      if (!part.empty() && part.rfind("slipway_session=", 0) != 0)
+        kept += (kept.empty() ? "" : "; ") + part;
+      pos = end + 1;
+    }
+    if (kept.empty())
+      req.erase(http::field::cookie);
+    else
+      req.set(http::field::cookie, kept);
+  }
+
   static void AddForwardedHeaders(http::request<http::string_body>& req, const std::string& ip,
                                   const std::string& host) {
+    StripSlipwayCredentials(req);
     std::string xff(req["X-Forwarded-For"]);
     req.set("X-Forwarded-For", xff.empty() ? ip : xff + ", " + ip);
     if (req["X-Forwarded-Proto"].empty()) req.set("X-Forwarded-Proto", "http");

@@ -408,7 +408,10 @@ Remote ParseRemote(const std::string& url) {
   return r;
 }
 
-std::string RedactUrl(const std::string& url) {
+std::string RedactUrl(const std::string& full) {
+  // A query or fragment may carry a token too (…?private_token=…): never shown.
+  auto q = full.find_first_of("?#", full.find("://") == std::string::npos ? 0 : full.find("://"));
+  const std::string url = q == std::string::npos ? full : full.substr(0, q) + full[q] + "***";
   // The user info of one URL ends only at its first '/', as in ParseRemote, even when an
   // invalid URL holds whitespace; any further URL inside it is handled as free text.
   auto sep = url.find("://");

@@ -3,6 +3,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -271,7 +272,14 @@ class Reader {
   static void Keys(const YAML::Node& node, const std::string& where,
                    const std::set<std::string>& allowed) {
     if (!node.IsMap()) Fail(node, (where.empty() ? "manifest" : where) + ": expected a mapping");
+    std::set<std::string> seen;
     for (const auto& kv : node) {
+      // yaml-cpp keeps the first of two equal keys and never reads the second: refuse it, so
+      // a value that looks set (and was never validated) cannot hide behind another.
+      if (!seen.insert(kv.first.Scalar()).second) {
+        const std::string key = Shown(kv.first.Scalar());
+        Fail(kv.first, "duplicate key '" + (where.empty() ? key : where + "." + key) + "'");
+      }
       if (!allowed.count(kv.first.Scalar())) {
         const std::string key = Shown(kv.first.Scalar());
         std::string known;
@@ -440,8 +448,11 @@ void ReadHealth(const YAML::Node& h, Manifest& m) {
   Reader::Keys(h, "health", {"path", "timeout", "max_latency", "max_memory", "probes"});
   if (h["path"]) {
     m.health_path = Reader::Scalar(h["path"], "health.path");
-    if (m.health_path.empty() || m.health_path[0] != '/')
-      Reader::Fail(h["path"], "health.path: must start with /");
+    bool clean = std::all_of(m.health_path.begin(), m.health_path.end(),
+                             [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+    if (m.health_path.empty() || m.health_path[0] != '/' || !clean)
+      Reader::Fail(h["path"],
+                   "health.path: must start with / and hold no spaces or control characters");
   }
   if (h["timeout"]) m.health_timeout = Reader::Duration(h["timeout"], "health.timeout", 100ms, 1h);
   if (h["max_latency"])

@@ -251,6 +251,7 @@ bool IsWellFormedOpen(const HttpResponse& r) {
 struct Reply {
   unsigned version = 11;
   bool keep_alive = false;
+  bool head = false;  // a HEAD request: the head of the GET answer, no body
 };
 
 struct Incoming {
@@ -411,7 +412,8 @@ class HttpServerImpl final : public HttpServer {
     c.stream.expires_never();
     if (!ec) {
       auto& msg = parser.get();
-      co_return Incoming{ToRequest(msg, remote), Reply{msg.version(), msg.keep_alive()}};
+      co_return Incoming{ToRequest(msg, remote),
+                         Reply{msg.version(), msg.keep_alive(), msg.method() == http::verb::head}};
     }
     co_await Refuse(c, ec);
     co_return std::nullopt;
@@ -583,6 +585,7 @@ class HttpServerImpl final : public HttpServer {
 
   asio::awaitable<bool> Write(Conn& c, const HttpResponse& response, Reply reply) {
     auto res = ToBeast(response, reply.version, reply.keep_alive);
+    if (reply.head) res.body().clear();  // Content-Length stays that of the GET answer
     c.stream.expires_after(options_.idle_timeout);
     auto [ec, n] = co_await http::async_write(c.stream, res, kTuple);
     (void)n;

@@ -144,5 +144,19 @@ TEST_F(AuthServiceTest, SessionsExpireAndAnUnreachableGitHostIsNotAFailure) {
   EXPECT_TRUE(auth_->Login("alice", "git-pass", "10.0.0.4").ok()) << "no lockout for an outage";
 }
 
+TEST_F(AuthServiceTest, ALoginRepositoryAnyoneMayReadLetsNobodyIn) {
+  agent_.anonymous_read = true;
+  auto login = auth_->Login("anyone", "whatever", "10.0.0.1");
+  EXPECT_EQ(login.status().code(), Code::kUnavailable);
+  EXPECT_NE(login.status().message().find("without credentials"), std::string::npos);
+  EXPECT_EQ(store_->GetUser("anyone").status().code(), Code::kNotFound);
+  agent_.anonymous_read = false;
+  agent_.git_users["alice"] = "git-pass";
+  EXPECT_TRUE(auth_->Login("alice", "git-pass", "10.0.0.1").ok());
+  int checks = agent_.credential_checks;
+  EXPECT_TRUE(auth_->Login("alice", "git-pass", "10.0.0.1").ok());
+  EXPECT_EQ(agent_.credential_checks, checks + 1) << "the repository is probed once";
+}
+
 }  // namespace
 }  // namespace slipway

@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from harness import SlipwayTestCase, processes_with_marker, wait_until
+from harness import SlipwayTestCase, http_call, processes_with_marker, wait_until
 
 APP = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "echo_app.py")).read()
 MANIFEST = """app: hello
@@ -36,6 +36,19 @@ class Gateway(SlipwayTestCase):
         self.assertEqual(headers["x-forwarded-for"], "127.0.0.1")
         self.assertEqual(headers["x-forwarded-proto"], "http")
         self.assertEqual(headers["x-forwarded-host"], "hello.localhost")
+
+    def test_slipway_credentials_never_reach_an_app(self):
+        def seen(extra):
+            status, body, _ = http_call(self.server.gw_port, "GET", "/headers",
+                                        headers={"Host": "hello.localhost", **extra}, timeout=5)
+            self.assertEqual(status, 200)
+            return json.loads(body)
+        h = seen({"Cookie": "a=1; slipway_session=sls_operator; b=2", "Authorization": "Bearer sls_operator"})
+        self.assertEqual(h["cookie"], "a=1; b=2")
+        self.assertNotIn("authorization", h)
+        self.assertNotIn("cookie", seen({"Cookie": "slipway_session=sls_x"}))
+        self.assertNotIn("authorization", seen({"Authorization": "Bearer slw_admin"}))
+        self.assertEqual(seen({"Authorization": "Bearer app-own-token"})["authorization"], "Bearer app-own-token")
 
     def test_websocket_upgrade_is_tunnelled(self):
         with socket.create_connection(("127.0.0.1", self.server.gw_port), timeout=5) as s:

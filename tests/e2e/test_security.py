@@ -333,6 +333,52 @@ class Injections(SlipwayTestCase):
         self.assertEqual(os.listdir(builds) if os.path.isdir(builds) else [], [], "failed build dir removed")
 
 
+class HostileRepository(SlipwayTestCase):
+    def test_build_steps_never_see_the_servers_secrets(self):
+        self.create_app()
+        manifest = "\n".join(["app: hello", "build: [\"env; exit 1\"]", "run: {command: ./server}"]) + "\n"
+        d = self.deploy_by_push(self.repo.commit_version("env", manifest=manifest))
+        self.assertEqual(d["status"], "failed")
+        text = json.dumps(self.server.events(d["id"]))
+        self.assertIn("SLIPWAY_APP=hello", text, "the step's environment was printed")
+        self.assertNotIn(ADMIN_TOKEN, text)
+        self.assertNotIn("SLIPWAY_BOOTSTRAP_TOKEN", text)
+
+    def test_a_replayed_push_of_an_old_commit_does_not_roll_back(self):
+        self.create_app()
+        v1 = self.repo.commit_version("v1")
+        self.repo.commit_version("v2")
+        d = self.deploy_by_push(v1)
+        self.assertEqual(d["status"], "failed", d)
+        self.assertIn("stale push", d["error"])
+        body = gitea_push_body("--upload-pack=x", clone_url=self.repo.url)
+        status, raw, _ = http_call(self.server.api_port, "POST", "/hooks/gitea/hello", body,
+                                   gitea_headers(body, self.secret))
+        self.assertEqual(status, 400, raw)
+
+    def test_a_login_repository_anyone_may_read_lets_nobody_in(self):
+        self.server.stop()
+        self.server = Server(self.server.data + "2", ["--login-repo", self.repo.url]).start()
+        status, body = self.server.api("POST", "/api/v1/auth/login", {"username": "anyone", "password": "whatever"},
+                                       token=None)
+        self.assertEqual(status, 503, body)
+        self.assertIn("without credentials", body["detail"])
+
+    def test_head_has_no_body_and_keeps_the_connection_usable(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.api_port, timeout=5)
+        conn.request("HEAD", "/health")
+        res = conn.getresponse()
+        self.assertEqual((res.status, res.read()), (200, b""))
+        conn.request("GET", "/health")
+        res = conn.getresponse()
+        self.assertEqual(json.loads(res.read())["status"], "ok")
+        conn.close()
+        # Anonymous callers cannot tell routes that exist from routes that do not.
+        self.assertEqual(self.server.api("GET", "/api/v1/no-such-route", token=None)[0], 401)
+        self.assertEqual(self.server.api("PATCH", "/api/v1/apps", token=None)[0], 401)
+
+
+
 class SecretsAtRest(SlipwayTestCase):
     def test_database_and_responses_hold_no_secret(self):
         password = "Repo-Pa55-with@sign"

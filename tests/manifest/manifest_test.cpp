@@ -643,5 +643,16 @@ env: {ZED: SECRET_VALUE_1, API_KEY: SECRET_VALUE_2}
   EXPECT_NO_THROW((void)odd.SummaryJson());
 }
 
+TEST(Manifest, DuplicateKeysAndControlCharactersInTheHealthPathAreRefused) {
+  auto dup = ParseManifest(
+      "run: {command: ./s}\ndeploy:\n  watch_window: 5s\n  watch_window: -5s\n", "slipway.yaml");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().message(), "slipway.yaml:4:3: duplicate key 'deploy.watch_window'");
+  auto crlf =
+      ParseManifest("run: {command: ./s}\nhealth: {path: \"/h\\r\\nX: y\"}\n", "slipway.yaml");
+  ASSERT_FALSE(crlf.ok());
+  EXPECT_NE(crlf.status().message().find("health.path"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace slipway

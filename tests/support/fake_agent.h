@@ -12,6 +12,7 @@ class FakeAgent final : public Agent {
   std::map<std::string, std::string> git_users;  // username → password the git host accepts
   int credential_checks = 0;
   bool git_host_down = false;
+  bool anonymous_read = false;  // the repository lets anyone read it
 
   std::string name() const override { return "fake"; }
   Status Fetch(const std::string&, const std::string&, const std::atomic<bool>*,
@@ -23,6 +24,7 @@ class FakeAgent final : public Agent {
                           const std::string& password) override {
     ++credential_checks;
     if (git_host_down) return Unavailable("git host unreachable");
+    if (anonymous_read) return Status::Ok();
     auto it = git_users.find(user);
     if (it == git_users.end() || it->second != password)
       return Status(Code::kUnauthorized, "invalid username or password");

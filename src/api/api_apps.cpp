@@ -286,7 +286,8 @@ HttpResponse Api::Stream(Call& c) {
         cut = true;  // the rest comes with the next call, which a wake or the writer triggers
         break;
       }
-      chunk.data += fmt::format("id: {}\nevent: deployment\ndata: {}\n\n", e.seq, ToJson(e).dump());
+      chunk.data += fmt::format("id: {}\nevent: deployment\ndata: {}\n\n", e.seq,
+                                ToJson(e).dump(-1, ' ', false, json::error_handler_t::replace));
       *cursor = e.seq;
     }
     if (cut || events->size() == 500) ctx_.events.Poke(id);  // more to send: come back at once

@@ -163,7 +163,8 @@ Deployment Deployer::Run() {
   audit.actor = "system";
   audit.action = "deployment." + std::string(ToString(d_.status));
   audit.target = "deployment/" + std::to_string(d_.id);
-  audit.detail_json = nlohmann::json{{"commit", d_.commit}, {"error", d_.error}}.dump();
+  audit.detail_json = nlohmann::json{{"commit", d_.commit}, {"error", d_.error}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);  // output may not be UTF-8
   audit.outcome = d_.status == DeployStatus::kSucceeded ? "ok" : ToString(d_.status);
   audit.app = app_.name;
   (void)ctx_.store.AppendAudit(audit);

@@ -39,14 +39,18 @@ Status ValidateHosts(std::vector<std::string>& hosts) {
   for (auto& h : hosts) {
     std::transform(h.begin(), h.end(), h.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    std::string name = h.rfind("*.", 0) == 0 ? h.substr(2) : h;
-    if (!ValidHostName(name)) {
+    bool wildcard = h.rfind("*.", 0) == 0;
+    std::string name = wildcard ? h.substr(2) : h;
+    // "*.com" would claim a whole top-level domain: a wildcard needs two labels under it.
+    if (!ValidHostName(name) || (wildcard && name.find('.') == std::string::npos)) {
       std::string shown = h.size() > 80 ? h.substr(0, 80) + "…" : h;
       return Invalid("'" + shown +
                      "' is not a valid host name (letters, digits, inner '-', dot-separated "
                      "labels of at most 63; optionally '*.' first)");
     }
   }
+  std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
   return Status::Ok();
 }
 

@@ -12,7 +12,8 @@ namespace slipway {
 // Lower-case letters, digits and '-', starting with a letter, at most 63.
 Status ValidateAppName(const std::string& name);
 // RFC 1123 host names (at most 253 characters, labels of 1–63 letters, digits and inner
-// '-'), optionally "*." + such a name. Lower-cases them in place. At most 32 hosts.
+// '-'), optionally "*." + such a name of two labels or more. Lower-cases, sorts and
+// de-duplicates them in place. At most 32 hosts.
 Status ValidateHosts(std::vector<std::string>& hosts);
 // "" or "/segment[/segment…]" of URL-safe characters, no "." or ".." segment, at most 256;
 // a trailing '/' is removed in place.

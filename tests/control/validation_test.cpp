@@ -6,9 +6,10 @@ namespace slipway {
 namespace {
 
 TEST(ValidateHosts, AcceptsRfc1123NamesAndWildcardsAndLowerCasesThem) {
-  std::vector<std::string> hosts = {"Hello.LOCALHOST", "*.example.com", "a-b.c0", "x"};
+  std::vector<std::string> hosts = {"Hello.LOCALHOST", "*.example.com", "a-b.c0", "x",
+                                    "hello.localhost"};
   ASSERT_TRUE(ValidateHosts(hosts).ok());
-  EXPECT_EQ(hosts[0], "hello.localhost");
+  EXPECT_EQ(hosts, (std::vector<std::string>{"*.example.com", "a-b.c0", "hello.localhost", "x"}));
 }
 
 TEST(ValidateHosts, RefusesWhatIsNotAHostName) {

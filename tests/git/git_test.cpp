@@ -224,7 +224,9 @@ TEST(RedactUrl, HidesTheSecretOfEveryUrlForm) {
       {"https://h/path@x/r.git", "https://h/path@x/r.git"},
       {"--upload-pack=touch /tmp/x; false", "--upload-pack=touch /tmp/x; false"},
       {"https://a b:pw@h/r", "https://a b:***@h/r"},
-      {"https://h/?next=https://u:pw@h2/", "https://h/?next=https://u:***@h2/"},
+      {"https://h/?next=https://u:pw@h2/", "https://h/?***"},
+      {"https://u:pw@h/r.git?private_token=KKK#frag", "https://u:***@h/r.git?***"},
+      {"https://h/r.git#frag", "https://h/r.git#***"},
   };
   for (const auto& c : kCases) EXPECT_EQ(RedactUrl(c.in), c.out) << c.in;
 }

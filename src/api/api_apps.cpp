@@ -194,9 +194,11 @@ HttpResponse Api::CancelDeployment(Call& c) {
 
 // One page of events. "done" only once the reader has everything: the status is read first
 // (a deployment writes its last event before its terminal status), then the events.
-HttpResponse Api::EventsPage(std::int64_t id, std::int64_t after, std::int64_t limit) {
+// `*ready` says whether a long poll should answer with it now (events, done, or an error).
+HttpResponse Api::EventsPage(std::int64_t id, std::int64_t after, std::int64_t limit, bool* ready) {
   auto now = ctx_.store.GetDeployment(id);
   auto events = ctx_.store.ListEvents(id, after, static_cast<int>(limit));
+  *ready = true;
   if (!events.ok()) return Error(events.status());
   json arr = json::array();
   std::int64_t last = after;
@@ -213,6 +215,7 @@ HttpResponse Api::EventsPage(std::int64_t id, std::int64_t after, std::int64_t l
   }
   bool ended = now.ok() && IsTerminal(now->status);
   bool done = ended && !cut && static_cast<std::int64_t>(events->size()) < limit;
+  *ready = !arr.empty() || done;
   return Json(200, {{"events", arr},
                     {"next", last},
                     {"status", now.ok() ? ToString(now->status) : "unknown"},
@@ -234,9 +237,8 @@ HttpResponse Api::Events(Call& c) {
       (!ParseInt(q.Query("limit"), limit) || limit < 1 || limit > 5000))
     return Error(400, "invalid", "limit must be 1..5000");
   std::int64_t id = d->id;
-  HttpResponse first = EventsPage(id, after, limit);
-  auto page = json::parse(first.body, nullptr, false);
-  bool ready = first.status != 200 || !page["events"].empty() || page["done"].get<bool>();
+  bool ready = false;
+  HttpResponse first = EventsPage(id, after, limit, &ready);
   if (wait == 0 || ready || IsTerminal(d->status)) return first;
   HttpResponse r;
   r.deferred = std::make_shared<net::DeferredResponse>();
@@ -244,11 +246,9 @@ HttpResponse Api::Events(Call& c) {
   r.deferred->topic = id;
   r.deferred->wait = std::chrono::seconds(wait);
   r.deferred->poll = [this, id, after, limit](bool deadline) -> std::optional<HttpResponse> {
-    HttpResponse res = EventsPage(id, after, limit);
-    auto j = json::parse(res.body, nullptr, false);
-    if (deadline || res.status != 200 || !j["events"].empty() || j["done"].get<bool>() ||
-        ctx_.events.closed())
-      return res;
+    bool page_ready = false;
+    HttpResponse res = EventsPage(id, after, limit, &page_ready);
+    if (deadline || page_ready || ctx_.events.closed()) return res;
     return std::nullopt;
   };
   return r;

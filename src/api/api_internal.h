@@ -92,7 +92,7 @@ class Api {
   json AppView(const App& a);
   HttpResponse ListDeploymentsOf(HttpRequest& req, const std::string& app_name);
   Result<Deployment> FindDeployment(const std::string& id_text);
-  HttpResponse EventsPage(std::int64_t id, std::int64_t after, std::int64_t limit);
+  HttpResponse EventsPage(std::int64_t id, std::int64_t after, std::int64_t limit, bool* ready);
   HttpResponse Lifecycle(Call& c, const std::string& verb);
 
   Context& ctx_;

@@ -563,61 +563,59 @@ bool ParseBytes(const std::string& text, long long& out) {
   return ParseBytesValue(text, out) == Parsed::kOk;
 }
 
+namespace {
+nlohmann::json JsonOf(const Manifest& m) {
+  return {{"app", m.app},
+          {"build", m.build},
+          {"test", m.test},
+          {"runtime", m.runtime},
+          {"command", m.command},
+          {"health_path", m.health_path},
+          {"health_timeout_ms", m.health_timeout.count()},
+          {"max_latency_ms", m.max_latency.count()},
+          {"max_memory_bytes", m.max_memory_bytes},
+          {"probes", m.probes},
+          {"keep", m.keep},
+          {"watch_window_ms", m.watch_window.count()},
+          {"drain_timeout_ms", m.drain_timeout.count()},
+          {"deploy_timeout_ms", m.deploy_timeout.count()},
+          {"env", m.env},
+          {"dockerfile", m.dockerfile},
+          {"image_tar", m.image_tar},
+          {"image", m.image},
+          {"container_port", m.container_port},
+          {"host_ip", m.host_ip},
+          {"memory_bytes", m.memory_bytes},
+          {"cpus", m.cpus},
+          {"volumes", m.volumes},
+          {"restart", m.restart},
+          {"replicas", m.replicas},
+          {"constraints", m.constraints},
+          {"healthcheck", m.healthcheck},
+          {"update_parallelism", m.update_parallelism},
+          {"update_delay_ms", m.update_delay.count()},
+          {"update_monitor_ms", m.update_monitor.count()},
+          {"update_order", m.update_order}};
+}
+}  // namespace
+
 std::string Manifest::SummaryJson() const {
+  // The fields of ToJson() a deployment record needs: no steps, no env values.
+  static const char* const kKeys[] = {
+      "runtime",        "command",     "dockerfile",        "image_tar",        "image",
+      "container_port", "health_path", "health_timeout_ms", "max_latency_ms",   "max_memory_bytes",
+      "probes",         "keep",        "watch_window_ms",   "drain_timeout_ms", "deploy_timeout_ms",
+      "replicas"};
+  nlohmann::json full = JsonOf(*this), j = nlohmann::json::object();
+  for (const char* key : kKeys) j[key] = full[key];
   std::vector<std::string> env_names;
   for (const auto& entry : env) env_names.push_back(entry.first);
-  nlohmann::json j = {{"runtime", runtime},
-                      {"command", command},
-                      {"dockerfile", dockerfile},
-                      {"image_tar", image_tar},
-                      {"image", image},
-                      {"container_port", container_port},
-                      {"health_path", health_path},
-                      {"health_timeout_ms", health_timeout.count()},
-                      {"max_latency_ms", max_latency.count()},
-                      {"max_memory_bytes", max_memory_bytes},
-                      {"probes", probes},
-                      {"keep", keep},
-                      {"watch_window_ms", watch_window.count()},
-                      {"drain_timeout_ms", drain_timeout.count()},
-                      {"deploy_timeout_ms", deploy_timeout.count()},
-                      {"replicas", replicas},
-                      {"env_names", env_names}};
+  j["env_names"] = env_names;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string Manifest::ToJson() const {
-  nlohmann::json j = {{"app", app},
-                      {"build", build},
-                      {"test", test},
-                      {"runtime", runtime},
-                      {"command", command},
-                      {"health_path", health_path},
-                      {"health_timeout_ms", health_timeout.count()},
-                      {"max_latency_ms", max_latency.count()},
-                      {"max_memory_bytes", max_memory_bytes},
-                      {"probes", probes},
-                      {"keep", keep},
-                      {"watch_window_ms", watch_window.count()},
-                      {"drain_timeout_ms", drain_timeout.count()},
-                      {"deploy_timeout_ms", deploy_timeout.count()},
-                      {"env", env},
-                      {"dockerfile", dockerfile},
-                      {"image_tar", image_tar},
-                      {"image", image},
-                      {"container_port", container_port},
-                      {"host_ip", host_ip},
-                      {"memory_bytes", memory_bytes},
-                      {"cpus", cpus},
-                      {"volumes", volumes},
-                      {"restart", restart},
-                      {"replicas", replicas},
-                      {"constraints", constraints},
-                      {"healthcheck", healthcheck},
-                      {"update_parallelism", update_parallelism},
-                      {"update_delay_ms", update_delay.count()},
-                      {"update_monitor_ms", update_monitor.count()},
-                      {"update_order", update_order}};
+  nlohmann::json j = JsonOf(*this);
   return j.dump();
 }
 

@@ -36,11 +36,14 @@ std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-std::string PercentEncode(std::string_view s) {
+namespace {
+// %XX for every byte outside RFC 3986's unreserved set (and '/' when `keep_slash`).
+std::string Encode(std::string_view s, bool keep_slash) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -50,20 +53,14 @@ std::string PercentEncode(std::string_view s) {
   }
   return out;
 }
+}  // namespace
+
+std::string PercentEncode(std::string_view s) {
+  return Encode(s, true);
+}
 
 std::string PercentEncodeComponent(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return Encode(s, false);
 }
 
 std::map<std::string, std::string> ParseQuery(std::string_view query) {

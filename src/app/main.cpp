@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "app/gateway_main.h"
 #include "app/server.h"
 #include "cli/commands.h"
 
@@ -45,7 +46,28 @@ int main(int argc, char** argv) {
                   "Key sealing secrets at rest (default <data>/secret.key; or SLIPWAY_SECRET_KEY)");
   srv->add_option("--max-streams", server.max_streams, "Open event streams and long polls")
       ->check(CLI::Range(1, 100000));
+  srv->add_option("--gateway-listen", server.gateway_listen,
+                  "Extra gateway port HOST:PORT=SET serving the routes of one route set");
+  srv->add_option("--gateway-access-log", server.gateway_access_log,
+                  "Append a JSON line per gateway request to this file");
   srv->callback([&] { run_server = true; });
+
+  slipway::GatewayOptions gateway;
+  bool run_gateway = false;
+  auto* gw = app.add_subcommand("gateway", "Run the gateway alone, routing from a route file");
+  gw->add_option("--routes", gateway.routes, "Route file (YAML); SIGHUP reloads it")->required();
+  gw->add_option("--listen", gateway.listen,
+                 "HOST:PORT[=SET], repeatable (default 127.0.0.1:8080)");
+  gw->add_option("--threads", gateway.threads, "I/O threads")->check(CLI::Range(1, 64));
+  gw->add_option("--access-log", gateway.access_log, "Append a JSON line per request to this file");
+  gw->add_option("--max-connections", gateway.max_connections, "Client connections open at once");
+  gw->add_option("--header-timeout", gateway.header_timeout, "Time to send a request head (10s)");
+  gw->add_option("--idle-timeout", gateway.idle_timeout, "Keep-alive idle time (60s)");
+  gw->add_option("--connect-timeout", gateway.connect_timeout, "Upstream connect time (5s)");
+  gw->add_option("--upstream-timeout", gateway.upstream_timeout,
+                 "Upstream response-head wait and body silence (60s)");
+  gw->add_option("--log-level", gateway.log_level, "trace|debug|info|warn|error");
+  gw->callback([&] { run_gateway = true; });
 
   int exit_code = 0;
   slipway::cli::RegisterCommands(app, global, &exit_code);
@@ -62,5 +84,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (run_server) return slipway::RunServer(server);
+  if (run_gateway) return slipway::RunGateway(gateway);
   return exit_code;
 }

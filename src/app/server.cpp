@@ -15,6 +15,7 @@
 #include "control/controller.h"
 #include "crypto/secret_box.h"
 #include "gateway/proxy.h"
+#include "gateway/route_file.h"
 #include "git/git.h"
 #include "net/http_server.h"
 #include "obs/log.h"
@@ -136,6 +137,13 @@ int RunServer(const ServerOptions& options) {
   gw.address = gw_host;
   gw.port = gw_port;
   gw.threads = options.gateway_threads;
+  gw.access_log = options.gateway_access_log;
+  for (const auto& text : options.gateway_listen) {
+    gateway::ListenOn on;
+    if (!gateway::ParseListen(text, on) || on.set.empty())
+      return StartupError("--gateway-listen must be HOST:PORT=SET, not '" + text + "'");
+    gw.extra.push_back(on);
+  }
   auto proxy = gateway::Proxy::Create(gw, router);
   if (!proxy.ok()) return StartupError(proxy.status().message());
 

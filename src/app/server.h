@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <vector>
 
 namespace slipway {
 
@@ -14,9 +15,11 @@ struct ServerOptions {
   std::string hooks_addr;    // extra listener serving only /hooks/… and /health ("" = none)
   std::string metrics_addr;  // extra listener serving /metrics without a credential
   std::string login_repo;    // git-credential login against this repository ("" = off)
-  std::string login_role = "viewer";  // role of git users without a user record
-  std::string secret_key_file;        // "" = <data>/secret.key (SLIPWAY_SECRET_KEY wins)
-  int max_streams = 256;              // open event streams and long polls
+  std::string login_role = "viewer";        // role of git users without a user record
+  std::string secret_key_file;              // "" = <data>/secret.key (SLIPWAY_SECRET_KEY wins)
+  int max_streams = 256;                    // open event streams and long polls
+  std::vector<std::string> gateway_listen;  // extra gateway ports: HOST:PORT=SET
+  std::string gateway_access_log;           // JSON-lines access log ("" = none)
 };
 
 // Wires store, agent, gateway, controller and API, recovers from the previous run, and

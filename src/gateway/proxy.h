@@ -1,39 +1,58 @@
 #pragma once
-// The gateway's HTTP/1.1 reverse proxy. Reads the Router's snapshot per request, forwards
-// over pooled keep-alive connections, passes WebSocket upgrades through, and answers with
-// clear 502/503/504 pages when a target cannot serve.
+// The gateway's HTTP/1.1 reverse proxy. Parses every request strictly (gateway/http1.h),
+// routes it on the Router's snapshot, forwards over pooled keep-alive connections and
+// streams bodies both ways with bounded buffers; passes upgrades through after the
+// upstream's 101; answers with its own pages (400/404/413/414/431/502/503/504) when a
+// request is malformed or a target cannot serve.
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
+#include "gateway/http1.h"
 #include "gateway/router.h"
 
 namespace slipway::gateway {
 
-struct ProxyOptions {
+struct ListenOn {
   std::string address = "127.0.0.1";
+  int port = 8080;  // 0 picks a free port
+  std::string set;  // the route set (Route::listener) served on this port; "" = main
+};
+
+struct ProxyOptions {
+  std::string address = "127.0.0.1";  // the main listener
   int port = 8080;
+  std::string set;              // its route set ("" = routes without a listener)
+  std::vector<ListenOn> extra;  // more ports, each bound to a route set
   int threads = 2;
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds upstream_timeout{60000};  // whole response from the target
-  std::chrono::milliseconds client_idle_timeout{60000};
-  std::size_t max_body = 64 << 20;
-  std::size_t max_idle_per_target = 64;
+  // Waiting for the upstream's response head, and the longest silence while a body streams
+  // either way.
+  std::chrono::milliseconds upstream_timeout{60000};
+  std::chrono::milliseconds header_timeout{10000};  // a whole request head, from its first byte
+  std::chrono::milliseconds idle_timeout{60000};    // a client keep-alive between requests
+  std::size_t max_connections = 16384;              // client connections open at once
+  std::size_t max_idle_per_target = 64;             // pooled upstream connections per loop
+  http1::Limits limits;
+  std::string access_log;  // path of a JSON-lines access log; "" = none
 };
 
 class Proxy {
  public:
-  // Binds the listening socket; kUnavailable when the address is taken. `router` must
-  // outlive the proxy.
+  // Binds every listening socket; kUnavailable when an address is taken, kInvalid when one
+  // cannot be parsed or the access log cannot be opened. `router` must outlive the proxy.
   static Result<std::unique_ptr<Proxy>> Create(ProxyOptions options, const Router& router);
   virtual ~Proxy() = default;
-  virtual int port() const = 0;
+  virtual int port() const = 0;                // the main listener's port
+  virtual std::vector<int> ports() const = 0;  // main first, then `extra` in order
   virtual void Start() = 0;
+  // Stops accepting and closes every connection; idempotent.
   virtual void Stop() = 0;
 };
 
-// Appends per-target request/error/latency series to a Prometheus exposition.
+// Appends per-target and per-route series to a Prometheus exposition.
 void RenderTargetMetrics(const Router& router, std::string& out);
 
 }  // namespace slipway::gateway

@@ -10,19 +10,65 @@
 
 namespace slipway::gateway {
 
+// What a rollout reads about one target: the last `seconds` of traffic.
+struct WindowStats {
+  std::int64_t requests = 0;
+  std::int64_t errors = 0;           // 5xx, including the gateway's own 502/504 for this target
+  double p50 = 0, p95 = 0, p99 = 0;  // seconds; 0 when there were no requests
+};
+
+// Requests, 5xx and a latency histogram in one-second slots over the last kSlots seconds.
+// Lock-free: a slot is claimed for a new second by whoever records first in it (a record
+// racing the claim may land in the fresh slot or be lost; never corrupts). Latency buckets
+// grow geometrically (15% apart, 10 µs to about 5 s, the last one open-ended), so
+// percentiles are exact to one bucket (interpolated inside it). `now_s` is a
+// caller-supplied monotonic second (a Clock seam for tests).
+class SlidingWindow {
+ public:
+  static constexpr int kSlots = 60;
+  static constexpr int kLatencyBuckets = 96;
+  void Record(std::int64_t now_s, int status, double seconds);
+  // The last `seconds` (1..kSlots) seconds up to and including `now_s`.
+  WindowStats Read(std::int64_t now_s, int seconds) const;
+  // The bucket index for a latency, and a bucket's upper bound in seconds.
+  static int BucketOf(double seconds);
+  static double UpperBound(int bucket);
+
+ private:
+  struct Slot {
+    std::atomic<std::int64_t> second{-1};
+    std::atomic<std::int64_t> requests{0};
+    std::atomic<std::int64_t> errors{0};
+    std::array<std::atomic<std::int32_t>, kLatencyBuckets> latency{};
+  };
+  Slot& Claim(std::int64_t now_s);
+  std::array<Slot, kSlots> slots_{};
+};
+
 class Target {
  public:
   Target(std::string id, std::string host, int port)
-      : id_(std::move(id)), host_(std::move(host)), port_(port) {}
+      : id_(std::move(id)),
+        host_(std::move(host)),
+        port_(port),
+        endpoint_(host_ + ":" + std::to_string(port)) {}
+  ~Target();
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
 
   const std::string& id() const { return id_; }
   const std::string& host() const { return host_; }
   int port() const { return port_; }
+  // "host:port": what pooled upstream connections are keyed by.
+  const std::string& endpoint() const { return endpoint_; }
 
   std::int64_t inflight() const { return inflight_.load(std::memory_order_acquire); }
   void BeginRequest() { inflight_.fetch_add(1, std::memory_order_acq_rel); }
-  // Records one finished request: its status and how long it took.
+  // Records one finished request: its status and how long it took (also into the sliding
+  // window, at the steady clock's current second).
   void EndRequest(int status, double seconds);
+  // The last `seconds` of this target's traffic (1..SlidingWindow::kSlots).
+  WindowStats Window(int seconds) const;
 
   std::int64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   std::int64_t errors() const { return errors_.load(std::memory_order_relaxed); }
@@ -44,11 +90,15 @@ class Target {
   const std::string id_;
   const std::string host_;
   const int port_;
+  const std::string endpoint_;
   std::atomic<std::int64_t> inflight_{0};
   std::atomic<std::int64_t> requests_{0};
   std::atomic<std::int64_t> errors_{0};
   std::atomic<std::int64_t> latency_micros_{0};
   std::array<std::atomic<std::int64_t>, kBuckets.size()> buckets_{};
+  // Allocated on the first finished request (about 24 KiB), so idle targets stay small;
+  // published with one compare-exchange, freed with the target.
+  std::atomic<SlidingWindow*> window_{nullptr};
   std::mutex state_mu_;
   std::shared_ptr<void> state_;
 };

@@ -63,6 +63,10 @@ class Api {
   HttpResponse StartApp(Call& c);
   HttpResponse RestartApp(Call& c);
   HttpResponse ListDeployments(Call& c);
+  // gateway modes (api_gateway.cpp)
+  HttpResponse PauseApp(Call& c);
+  HttpResponse ResumeApp(Call& c);
+  HttpResponse MaintenanceApp(Call& c);
   HttpResponse ShowDeployment(Call& c);
   HttpResponse CancelDeployment(Call& c);
   HttpResponse Events(Call& c);

@@ -16,7 +16,12 @@ nlohmann::json ToJson(const App& a) {
       {"created_ms", a.created_ms}};
   j["current_release_id"] =
       a.current_release_id ? nlohmann::json(*a.current_release_id) : nlohmann::json();
+  j["gateway"] = ToJson(a.gateway);
   return j;
+}
+
+nlohmann::json ToJson(const GatewayState& g) {
+  return {{"mode", ToString(g.mode)}, {"max_ms", g.max_ms}, {"message", g.message}};
 }
 
 nlohmann::json ToJson(const Deployment& d) {

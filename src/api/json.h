@@ -8,6 +8,8 @@
 namespace slipway {
 
 nlohmann::json ToJson(const App& a);
+// {"mode": "open"|"paused"|"maintenance", "max_ms": N, "message": "..."}
+nlohmann::json ToJson(const GatewayState& g);
 nlohmann::json ToJson(const Deployment& d);
 nlohmann::json ToJson(const Event& e);
 nlohmann::json ToJson(const Release& r, std::optional<std::int64_t> current);

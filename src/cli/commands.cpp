@@ -448,6 +448,7 @@ void RegisterCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   AddReleases(app, g, exit_code);
   AddRollback(app, g, exit_code);
   AddLifecycle(app, g, exit_code);
+  AddGatewayCommands(app, g, exit_code);
   AddManifest(app, g, exit_code);
   AddAuthCommands(app, g, exit_code);
 }

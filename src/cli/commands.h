@@ -24,6 +24,8 @@ struct GlobalOptions {
 void RegisterCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 // login, logout, whoami, token, users, audit (auth_commands.cpp).
 void AddAuthCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+// pause, resume, maintenance (gateway_commands.cpp).
+void AddGatewayCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 
 class ApiClient;
 // The API client for the resolved server and token (see cli/config.h); on a bad URL sets

@@ -87,6 +87,12 @@ Result<App> Controller::CreateApp(App app, const Actor& actor) {
     return Conflict(fmt::format("app '{}' already routes {}{}", holder, EffectiveHosts(app).front(),
                                 app.path_prefix));
   }
+  {
+    // A gate outlives its app in the router: a new app of an old name starts open. No one
+    // can pause it before the record exists.
+    std::lock_guard gate_lock(gate_mu_);
+    ApplyGate(app.name, GatewayState{});
+  }
   auto created = ctx_.store.CreateApp(app);
   if (!created.ok()) return created;
   RouteApp(*created);
@@ -118,12 +124,15 @@ Status Controller::DeleteApp(const std::string& name, const Actor& actor) {
     std::lock_guard lock(mu_);
     if (busy_apps_.count(app->id)) return Conflict("app '" + name + "' has a deployment running");
   }
+  ctx_.router.RemoveRoute(name);
+  {
+    // Held requests go on to whatever serves them now (the draining instance, or a 404).
+    std::lock_guard gate_lock(gate_mu_);
+    ctx_.router.Gate(name)->Resume();
+  }
   if (auto serving = ctx_.serving.Get(app->id)) {
-    ctx_.router.RemoveRoute(name);
     ctx_.agent.StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
     ctx_.serving.Set(app->id, std::nullopt);
-  } else {
-    ctx_.router.RemoveRoute(name);
   }
   if (auto s = ctx_.store.DeleteApp(app->id); !s.ok()) return s;
   std::error_code ec;
@@ -247,6 +256,73 @@ Result<Deployment> Controller::StartApp(const std::string& app_name, bool restar
           json{{"deployment", q->id}}.dump());
   }
   return q;
+}
+
+// --- gateway modes ---------------------------------------------------------------------
+
+namespace {
+const char* GatewayAction(GatewayMode mode) {
+  switch (mode) {
+    case GatewayMode::kPaused:
+      return "app.pause";
+    case GatewayMode::kMaintenance:
+      return "app.maintenance";
+    case GatewayMode::kOpen:
+      break;
+  }
+  return "app.resume";
+}
+}  // namespace
+
+Result<GatewayState> Controller::PauseApp(const std::string& app_name,
+                                          std::chrono::milliseconds max, const Actor& actor) {
+  if (auto s = ValidatePauseMax(max); !s.ok()) return s;
+  return SetGateway(app_name, GatewayState{GatewayMode::kPaused, max.count(), ""}, actor);
+}
+
+Result<GatewayState> Controller::MaintenanceApp(const std::string& app_name,
+                                                const std::string& message, const Actor& actor) {
+  if (auto s = ValidateMaintenanceMessage(message); !s.ok()) return s;
+  GatewayState state;
+  state.mode = GatewayMode::kMaintenance;
+  state.message = message;
+  return SetGateway(app_name, state, actor);
+}
+
+Result<GatewayState> Controller::ResumeApp(const std::string& app_name, const Actor& actor) {
+  return SetGateway(app_name, GatewayState{}, actor);
+}
+
+// Record first, then the gate: a failed write changes nothing, and a restart restores what
+// the gateway was last told.
+Result<GatewayState> Controller::SetGateway(const std::string& app_name, const GatewayState& state,
+                                            const Actor& actor) {
+  std::lock_guard lock(gate_mu_);
+  auto app = ctx_.store.GetApp(app_name);
+  if (!app.ok()) return app.status();
+  if (auto s = ctx_.store.SetAppGateway(app->id, state); !s.ok()) return s;
+  ApplyGate(app_name, state);
+  json detail = {{"from", ToString(app->gateway.mode)}};
+  if (state.mode == GatewayMode::kPaused) detail["max_ms"] = state.max_ms;
+  if (state.mode == GatewayMode::kMaintenance) detail["message"] = state.message;
+  Audit(actor, GatewayAction(state.mode), "app/" + app_name, app_name, detail.dump());
+  return state;
+}
+
+// REQUIRES: gate_mu_ held, or no API call can run yet (recovery).
+void Controller::ApplyGate(const std::string& app_name, const GatewayState& state) {
+  auto gate = ctx_.router.Gate(app_name);
+  switch (state.mode) {
+    case GatewayMode::kPaused:
+      gate->Pause(std::chrono::milliseconds(state.max_ms));
+      return;
+    case GatewayMode::kMaintenance:
+      gate->Maintenance(state.message);
+      return;
+    case GatewayMode::kOpen:
+      gate->Resume();
+      return;
+  }
 }
 
 Result<Deployment> Controller::Enqueue(Deployment d, const WebhookDelivery* delivery,
@@ -485,6 +561,13 @@ void Controller::Recover() {
 }
 
 void Controller::RecoverApp(const App& app) {
+  // The gate holds (or answers 503) before the route appears. A max outside 1s..1h can only
+  // come from a hand-edited database: the default is used instead.
+  GatewayState gate = app.gateway;
+  if (!ValidatePauseMax(std::chrono::milliseconds(gate.max_ms)).ok()) gate.max_ms = 30000;
+  ApplyGate(app.name, gate);
+  if (gate.mode != GatewayMode::kOpen)
+    spdlog::info("{}: gateway restored to {}", app.name, ToString(gate.mode));
   auto instances = ctx_.store.ListLiveInstances(app.id);
   std::optional<Instance> adopted;
   if (instances.ok()) {

@@ -2,6 +2,7 @@
 // The control plane's front door: apps, deployments, rollbacks, cancels and webhook intake,
 // a scheduler that runs deployments (one at a time per app, a global cap, a newer push
 // superseding a queued one), and the recovery that makes a restart land in a true state.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -65,6 +66,18 @@ class Controller {
   // ever deployed; kConflict for start when it already runs.
   Result<Deployment> StartApp(const std::string& app, bool restart, const Actor& actor);
 
+  // The gateway's hold on an app's requests, recorded so that a server restart restores it
+  // (a restored pause holds again with the same max). Each returns the app's new state;
+  // kNotFound for an unknown app, kInvalid for bad input (and nothing changes).
+  // Pause: new requests wait until ResumeApp, each at most `max` (1s..1h), then get 503.
+  Result<GatewayState> PauseApp(const std::string& app, std::chrono::milliseconds max,
+                                const Actor& actor);
+  // Maintenance: every request gets 503 with `message` (see ValidateMaintenanceMessage).
+  Result<GatewayState> MaintenanceApp(const std::string& app, const std::string& message,
+                                      const Actor& actor);
+  // Ends either mode; held requests proceed. Succeeds (and is audited) for an open app too.
+  Result<GatewayState> ResumeApp(const std::string& app, const Actor& actor);
+
   // `source` is the sender's address, for the audit trail.
   WebhookOutcome ReceiveWebhook(const std::string& provider, const std::string& app,
                                 const webhook::HeaderMap& headers, const std::string& body,
@@ -84,6 +97,9 @@ class Controller {
                      const std::optional<GitCredential>& credentials);
   void FailDeployment(std::int64_t id, const std::string& error);
   void RouteApp(const App& app);
+  Result<GatewayState> SetGateway(const std::string& app, const GatewayState& state,
+                                  const Actor& actor);
+  void ApplyGate(const std::string& app, const GatewayState& state);
   void Recover();
   void RecoverApp(const App& app);
   void ReapStrays();
@@ -104,6 +120,8 @@ class Controller {
   std::map<std::int64_t, std::shared_ptr<std::atomic<bool>>> running_;  // id → cancel flag
   std::map<std::int64_t, GitCredential> fetch_credentials_;  // deployment id → caller's
   std::mutex apps_mu_;  // serialises app creation, so two clients cannot claim one route
+  // Serialises gateway mode changes, so the recorded mode and the router's gate agree.
+  std::mutex gate_mu_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
   struct Backoff {

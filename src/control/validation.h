@@ -1,6 +1,7 @@
 #pragma once
-// Checks on what users send when they create an app. Pure functions: kInvalid with a message
-// a user can act on, or Ok.
+// Checks on what users send when they create or operate an app. Pure functions: kInvalid
+// with a message a user can act on, or Ok.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,11 @@ Status ValidateHosts(std::vector<std::string>& hosts);
 // "" or "/segment[/segment…]" of URL-safe characters, no "." or ".." segment, at most 256;
 // a trailing '/' is removed in place.
 Status ValidatePathPrefix(std::string& prefix);
+// How long a paused app's held requests may wait: 1s..1h.
+Status ValidatePauseMax(std::chrono::milliseconds max);
+// A maintenance page's text: 1..1024 bytes of well-formed UTF-8 without control characters
+// (C0, DEL, C1; so no newlines or tabs either). The gateway HTML-escapes it when shown.
+Status ValidateMaintenanceMessage(const std::string& message);
 // The hosts an app answers on (its own, or <name>.localhost).
 std::vector<std::string> EffectiveHosts(const App& app);
 // The name of an existing app that already routes one of `app`'s hosts with the same path

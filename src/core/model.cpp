@@ -30,6 +30,12 @@ constexpr std::array<std::pair<DeployStatus, const char*>, 6> kStatuses{{
     {DeployStatus::kCancelled, "cancelled"},
 }};
 
+constexpr std::array<std::pair<GatewayMode, const char*>, 3> kGatewayModes{{
+    {GatewayMode::kOpen, "open"},
+    {GatewayMode::kPaused, "paused"},
+    {GatewayMode::kMaintenance, "maintenance"},
+}};
+
 template <typename E, std::size_t N>
 const char* Name(const std::array<std::pair<E, const char*>, N>& table, E e) {
   for (const auto& [value, name] : table)
@@ -58,6 +64,12 @@ const char* ToString(DeployStatus s) {
 }
 std::optional<DeployStatus> DeployStatusFromString(const std::string& s) {
   return Parse(kStatuses, s);
+}
+const char* ToString(GatewayMode m) {
+  return Name(kGatewayModes, m);
+}
+std::optional<GatewayMode> GatewayModeFromString(const std::string& s) {
+  return Parse(kGatewayModes, s);
 }
 
 }  // namespace slipway

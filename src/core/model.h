@@ -32,6 +32,19 @@ inline bool IsTerminal(DeployStatus s) {
   return s != DeployStatus::kQueued && s != DeployStatus::kRunning;
 }
 
+// What the gateway does with an app's requests (`slipway pause|maintenance|resume`).
+enum class GatewayMode { kOpen, kPaused, kMaintenance };
+const char* ToString(GatewayMode m);
+std::optional<GatewayMode> GatewayModeFromString(const std::string& s);
+
+// The persisted gateway mode of an app. `max_ms` matters only when paused (how long each
+// held request waits before a 503), `message` only in maintenance (the 503 page's text).
+struct GatewayState {
+  GatewayMode mode = GatewayMode::kOpen;
+  long long max_ms = 30000;
+  std::string message;
+};
+
 struct App {
   std::int64_t id = 0;
   std::string name;
@@ -43,6 +56,7 @@ struct App {
   std::optional<std::int64_t> current_release_id;  // the release the gateway should serve
   bool stopped = false;                            // stopped by a user: not restarted by recovery
   long long created_ms = 0;
+  GatewayState gateway;  // restored into the gateway by recovery
 };
 
 struct Deployment {

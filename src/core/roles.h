@@ -11,7 +11,7 @@ namespace slipway {
 enum class Permission {
   kRead,                // see apps, deployments, releases (not their logs)
   kViewLogs,            // deployment events and output
-  kDeploy,              // deploy, roll back, start/stop/restart, cancel
+  kDeploy,              // deploy, roll back, start/stop/restart, cancel, pause/maintenance
   kManageApps,          // create and delete apps
   kManageSandboxes,     // create, change and delete sandboxes
   kManageTemplates,     // sandbox templates

@@ -131,6 +131,11 @@ CREATE TABLE sessions (
   expires_ms INTEGER NOT NULL
 );
 )sql"},
+      {5, R"sql(
+ALTER TABLE apps ADD COLUMN gateway_mode TEXT NOT NULL DEFAULT 'open';
+ALTER TABLE apps ADD COLUMN gateway_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN gateway_max_ms INTEGER NOT NULL DEFAULT 30000;
+)sql"},
   };
   return kMigrations;
 }

@@ -15,7 +15,8 @@ namespace {
 using sqlite::Stmt;
 
 constexpr const char* kAppColumns =
-    "id, name, repo, branch, secret, hosts, path_prefix, current_release_id, created_ms, stopped";
+    "id, name, repo, branch, secret, hosts, path_prefix, current_release_id, created_ms, stopped, "
+    "gateway_mode, gateway_max_ms, gateway_message";
 constexpr const char* kDeploymentColumns =
     "d.id, d.app_id, a.name, d.type, d.environment, d.status, d.stage, d.git_commit, d.git_ref, "
     "d.git_branch, d.git_repository, d.config_json, d.error, d.release_id, d.rollback_from, "
@@ -37,6 +38,10 @@ App ReadApp(const Stmt& s) {
   a.current_release_id = s.OptInt(7);
   a.created_ms = s.Int(8);
   a.stopped = s.Int(9) != 0;
+  // A mode this build does not know (written by a newer one) serves normally.
+  a.gateway.mode = GatewayModeFromString(s.Text(10)).value_or(GatewayMode::kOpen);
+  a.gateway.max_ms = s.Int(11);
+  a.gateway.message = s.Text(12);
   return a;
 }
 
@@ -207,6 +212,22 @@ class SqliteStore final : public Store {
         .Bind(stopped ? 1 : 0)
         .Bind(app_id)
         .Exec();
+  }
+
+  Status SetAppGateway(std::int64_t app_id, const GatewayState& gateway) override {
+    std::lock_guard lock(mu_);
+    auto st = Stmt(db_,
+                   "UPDATE apps SET gateway_mode = ?, gateway_max_ms = ?, gateway_message = ? "
+                   "WHERE id = ?")
+                  .Bind(std::string(ToString(gateway.mode)))
+                  .Bind(gateway.max_ms)
+                  .Bind(gateway.message)
+                  .Bind(app_id)
+                  .Exec();
+    if (!st.ok()) return st;
+    if (sqlite3_changes(db_) == 0)
+      return NotFound("app " + std::to_string(app_id) + " does not exist");
+    return Status::Ok();
   }
 
   Result<Deployment> CreateDeployment(Deployment d) override {

@@ -47,6 +47,8 @@ class Store {
   virtual Status DeleteApp(std::int64_t id) = 0;
   virtual Status SetCurrentRelease(std::int64_t app_id, std::optional<std::int64_t> release_id) = 0;
   virtual Status SetAppStopped(std::int64_t app_id, bool stopped) = 0;
+  // Records the app's gateway mode (App::gateway); kNotFound when the app does not exist.
+  virtual Status SetAppGateway(std::int64_t app_id, const GatewayState& gateway) = 0;
 
   virtual Result<Deployment> CreateDeployment(Deployment d) = 0;
   virtual Result<Deployment> GetDeployment(std::int64_t id) = 0;

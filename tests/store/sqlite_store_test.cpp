@@ -1,12 +1,14 @@
 #include "store/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "store/migrations.h"
 #include "support/fake_clock.h"
 
 namespace slipway {
@@ -245,6 +247,52 @@ TEST_F(SqliteStoreTest, DeletingAnAppCascades) {
   ASSERT_TRUE(store_->DeleteApp(a.id).ok());
   EXPECT_EQ(store_->GetDeployment(dep->id).status().code(), Code::kNotFound);
   EXPECT_EQ(store_->DeleteApp(a.id).code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, GatewayModeIsRecordedAndSurvivesReopen) {
+  App a = MakeApp("hello");
+  auto fresh = store_->GetApp("hello");
+  EXPECT_EQ(fresh->gateway.mode, GatewayMode::kOpen);
+  EXPECT_EQ(fresh->gateway.max_ms, 30000);
+  EXPECT_EQ(fresh->gateway.message, "");
+  ASSERT_TRUE(store_->SetAppGateway(a.id, {GatewayMode::kMaintenance, 30000, "back <soon>"}).ok());
+  Open();
+  auto back = store_->GetApp("hello");
+  EXPECT_EQ(back->gateway.mode, GatewayMode::kMaintenance);
+  EXPECT_EQ(back->gateway.message, "back <soon>");
+  ASSERT_TRUE(store_->SetAppGateway(a.id, {GatewayMode::kPaused, 1500, ""}).ok());
+  auto listed = store_->ListApps();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().gateway.mode, GatewayMode::kPaused);
+  EXPECT_EQ(listed->front().gateway.max_ms, 1500);
+  EXPECT_EQ(store_->SetAppGateway(a.id + 100, {}).code(), Code::kNotFound);
+}
+
+// A database written before migration 5 gains the gateway columns; its apps serve normally.
+TEST_F(SqliteStoreTest, MigrationFiveOpensOlderApps) {
+  store_.reset();
+  std::filesystem::remove(dir_ / "db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "db").string().c_str(), &db), SQLITE_OK);
+  std::string sql =
+      "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL);";
+  for (const auto& m : SqliteMigrations()) {
+    if (m.number > 4) continue;
+    sql += m.sql;
+    sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(m.number) + ", 0);";
+  }
+  sql +=
+      "INSERT INTO apps (name, repo, branch, secret, created_ms) "
+      "VALUES ('old', '/srv/old', 'main', 'secret-123', 1);";
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  Open();
+  auto old = store_->GetApp("old");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->gateway.mode, GatewayMode::kOpen);
+  EXPECT_EQ(old->gateway.max_ms, 30000);
+  ASSERT_TRUE(store_->SetAppGateway(old->id, {GatewayMode::kPaused, 2000, ""}).ok());
 }
 
 TEST(SqliteStoreOpen, UnwritablePathIsUnavailable) {

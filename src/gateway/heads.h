@@ -52,8 +52,10 @@ void WriteInterim(const http1::ResponseHead& res, std::string& out);
 
 // True for 1–128 characters of [A-Za-z0-9._:+/=-] (uuids, trace ids, base64).
 bool ValidRequestId(std::string_view id);
-// A fresh 32-hex-digit id from a per-thread generator (unique, not a secret).
+// A fresh 32-hex-digit id from a per-thread generator (unique, not a secret); the second
+// form reuses `out`'s storage.
 std::string NewRequestId();
+void NewRequestId(std::string& out);
 
 // A complete gateway page (HTML, every echoed value escaped by the caller's `detail` being
 // plain text that this escapes). `close` adds "Connection: close".

@@ -111,9 +111,36 @@ bool ListHas(std::string_view list, std::string_view token) {
   return AnyListItem(list, [token](std::string_view item) { return IEquals(item, token); });
 }
 
+// host [":" port]: a reg-name or IPv4 of authority characters, or a bracketed IP-literal;
+// the port 1-5 digits up to 65535 (RFC 3986 §3.2.2-3). Anything else is not a Host anyone
+// should route or forward on.
 bool IsAuthority(std::string_view s) {
   if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return Is(c, kAuthority); });
+  if (!std::all_of(s.begin(), s.end(), [](char c) { return Is(c, kAuthority); })) return false;
+  std::string_view host = s, port;
+  if (s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    host = s.substr(0, close + 1);
+    std::string_view rest = s.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    port = rest.empty() ? rest : rest.substr(1);
+    if (rest.size() == 1) return false;
+  } else if (auto colon = s.find(':'); colon != std::string_view::npos) {
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (port.empty()) return false;
+  }
+  if (host.empty() || (host.front() != '[' && host.find_first_of("[]") != std::string_view::npos))
+    return false;
+  if (port.empty()) return true;
+  if (port.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return value <= 65535;
 }
 
 bool ParseContentLength(std::string_view v, std::uint64_t& n) {
@@ -409,7 +436,8 @@ Parse InterpretRequest(RequestHead& out, Failure& fail) {
   if (r != Parse::kDone) return r;
   out.keep_alive = KeepAlive(f, out.minor);
   out.expect_continue = f.expect_continue;
-  out.upgrade = f.connection_upgrade && f.upgrade;
+  // An Upgrade in an HTTP/1.0 request is ignored (RFC 9110 §7.8).
+  out.upgrade = f.connection_upgrade && f.upgrade && out.minor == 1;
   out.te_trailers = f.te_trailers;
   return Parse::kDone;
 }
@@ -708,6 +736,10 @@ bool IsHopByHop(std::string_view name, const std::vector<HeaderField>& headers) 
     if (IEquals(h.name, "connection") && ListHas(h.value, name)) return true;
   }
   return false;
+}
+
+bool ListContains(std::string_view list, std::string_view token) {
+  return ListHas(list, token);
 }
 
 std::string HtmlEscape(std::string_view s) {

@@ -148,6 +148,10 @@ std::string_view Find(const std::vector<HeaderField>& headers, std::string_view 
 // Proxy-Authorization — or one listed in the message's Connection header(s).
 bool IsHopByHop(std::string_view name, const std::vector<HeaderField>& headers);
 
+// True when the comma-separated `list` has the element `token` (case-insensitive, spaces
+// around elements ignored).
+bool ListContains(std::string_view list, std::string_view token);
+
 // Escapes &, <, >, " and ' for HTML.
 std::string HtmlEscape(std::string_view s);
 

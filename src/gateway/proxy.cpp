@@ -95,7 +95,7 @@ class ProxyImpl final : public Proxy {
         continue;
       }
       if (shared_.connections.load(std::memory_order_relaxed) >= shared_.options.max_connections) {
-        socket.close(ec);  // over the cap: refused at once, the open ones keep their share
+        Refuse(socket);  // over the cap: refused at once, the open ones keep their share
         continue;
       }
       shared_.connections.fetch_add(1, std::memory_order_relaxed);
@@ -103,6 +103,19 @@ class ProxyImpl final : public Proxy {
       asio::co_spawn(loop.ctx, ServeClient(shared_, loop, std::move(socket), l.on.set),
                      asio::detached);
     }
+  }
+
+  // A canned 503 written without waiting (a full send buffer just loses it), then closed.
+  template <typename Socket>
+  static void Refuse(Socket& socket) {
+    static constexpr std::string_view k503 =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 38\r\n"
+        "Retry-After: 1\r\nConnection: close\r\n\r\nThe gateway has too many connections.\n";
+    boost::system::error_code ec;
+    socket.non_blocking(true, ec);
+    socket.write_some(asio::buffer(k503), ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
   }
 
   ProxyShared shared_;

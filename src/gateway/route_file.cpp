@@ -31,8 +31,17 @@ class Reader {
   [[noreturn]] static void Fail(const YAML::Node& node, const std::string& msg) {
     throw FileError{node.Mark(), msg};
   }
+  // Counts the node against the budget; a mapping with a key given twice is refused (YAML
+  // parsers disagree on which one wins, so an operator's typo would silently pick one).
   void Visit(const YAML::Node& node) {
     if (++visited_ > kMaxNodes) Fail(node, "the file expands to too many YAML nodes");
+    if (!node.IsMap()) return;
+    std::set<std::string> keys;
+    for (const auto& kv : node) {
+      if (++visited_ > kMaxNodes) Fail(node, "the file expands to too many YAML nodes");
+      if (kv.first.IsScalar() && !keys.insert(kv.first.Scalar()).second)
+        Fail(kv.first, "'" + kv.first.Scalar() + "' is given twice");
+    }
   }
   std::string Scalar(const YAML::Node& node, const std::string& key, std::size_t max = 1024) {
     Visit(node);
@@ -137,6 +146,7 @@ void ParseWhen(Reader& r, const YAML::Node& node, Route& route) {
       Reader::Fail(kv.first, "when: unknown '" + kind + "' (header, baggage or cookie)");
     if (!kv.second.IsMap() || kv.second.size() == 0)
       Reader::Fail(kv.second, "when." + kind + ": expected NAME: VALUE");
+    r.Visit(kv.second);
     for (const auto& p : kv.second)
       route.when.push_back(
           {k, r.Scalar(p.first, "when." + kind, 256), r.Scalar(p.second, "when." + kind, 1024)});
@@ -222,6 +232,7 @@ RouteFile ParseTree(const YAML::Node& root) {
   Reader r;
   RouteFile out;
   if (!root.IsMap()) Reader::Fail(root, "expected a mapping with routes");
+  r.Visit(root);
   for (const auto& kv : root) {
     std::string key = r.Scalar(kv.first, "key");
     if (key != "routes" && key != "listen") Reader::Fail(kv.first, "unknown key '" + key + "'");

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <charconv>
 
 #include "gateway/heads.h"
 
@@ -17,6 +18,8 @@ using Mode = AppGate::Mode;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kBodyChunk = 64 * 1024;
 constexpr std::string_view kUpPath = "/_slipway/up";
+constexpr int kMaxInterim = 16;   // 1xx responses before the final one
+constexpr int kMalformed = 1502;  // ReadResponseHead: a 502 for a malformed response
 
 std::string_view Title(int status) {
   switch (status) {
@@ -54,6 +57,7 @@ std::string_view PathOnly(std::string_view target) {
 // What the session keeps of a request once its head bytes are reused for the body.
 struct Facts {
   std::string method, host, path;
+  std::string upgrade_offer;  // the request's Upgrade value, when it asked to upgrade
   int minor = 1;
   bool head = false, idempotent = false, expect = false, upgrade = false, keep_alive = true;
   http1::Framing framing = http1::Framing::kNone;
@@ -65,13 +69,15 @@ struct BodyState {
   http1::Framing framing = http1::Framing::kNone;
   std::uint64_t remaining = 0;  // kLength
   http1::ChunkedScanner chunks;
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = 0;       // framing included
+  std::uint64_t data_bytes = 0;  // the body itself (what max_body limits)
   bool done = false, error = false;
   void Reset(http1::Framing f, std::uint64_t length) {
     framing = f;
     remaining = length;
     chunks = http1::ChunkedScanner();
     bytes = 0;
+    data_bytes = 0;
     done = f == http1::Framing::kNone || (f == http1::Framing::kLength && length == 0);
     error = false;
   }
@@ -98,16 +104,19 @@ std::size_t BodyState::Take(std::string_view data, std::vector<std::string_view>
         error = true;
         return 0;
       }
+      for (auto span : step.data) data_bytes += span.size();
       if (spans) *spans = std::move(step.data);
       n = step.consumed;
       done = step.done;
-      break;
+      bytes += n;
+      return n;
     }
     case http1::Framing::kUntilClose:
       n = data.size();
       break;
   }
   bytes += n;
+  data_bytes += n;
   return n;
 }
 
@@ -155,6 +164,7 @@ class ClientSession {
                                   bool& answered);
   asio::awaitable<Outcome> Exchange(const Route& route, const Choice& choice, bool pooled);
   asio::awaitable<Sent> SendRequest(const Route& route);
+  std::string_view NextBodyBytes(std::size_t& take);
   asio::awaitable<int> ReadResponseHead(bool& got_any);
   asio::awaitable<void> Relay(Outcome& o, bool decode);
   asio::awaitable<void> Tunnel();
@@ -166,6 +176,8 @@ class ClientSession {
   bool TakeIdle(const Target& t);
   void ReleaseUpstream(const Target& t, bool reusable);
   void CopyFacts();
+  // A 101 is relayed only to a request that asked to upgrade, to a protocol it offered.
+  bool UpgradeOffered() const;
   void Log(int status, std::uint64_t bytes_out, const Route* route, const Target* t,
            const Choice* choice);
 
@@ -189,6 +201,7 @@ class ClientSession {
   BodyState body_;  // the request body
   BodyState resp_;  // the response body
   std::vector<std::string_view> spans_;
+  std::string chunk_out_;  // a re-chunked piece of a request body
   bool head_consumed_ = false;
   bool continued_ = false;
   bool linger_ = false;
@@ -231,7 +244,7 @@ asio::awaitable<ClientSession::HeadRead> ClientSession::ReadHead() {
         facts_.keep_alive = false;
         head_consumed_ = true;  // nothing of it is trusted; the connection closes
         started_ = SteadyClock::now();
-        request_id_ = NewRequestId();
+        NewRequestId(request_id_);
         co_await Answer(req_.error_status, req_.error_detail, true);
         co_return HeadRead::kAnswered;
       }
@@ -258,6 +271,7 @@ void ClientSession::CopyFacts() {
                       req_.method == "PUT" || req_.method == "DELETE" || req_.method == "TRACE";
   facts_.expect = req_.expect_continue && req_.minor == 1;
   facts_.upgrade = req_.upgrade;
+  facts_.upgrade_offer.assign(req_.upgrade ? http1::Find(req_.headers, "upgrade") : "");
   facts_.keep_alive = req_.keep_alive;
   facts_.framing = req_.framing;
   facts_.length = req_.content_length;
@@ -265,7 +279,15 @@ void ClientSession::CopyFacts() {
   if (ValidRequestId(id))
     request_id_.assign(id);
   else
-    request_id_ = NewRequestId();
+    NewRequestId(request_id_);
+}
+
+bool ClientSession::UpgradeOffered() const {
+  if (!facts_.upgrade) return false;
+  std::string_view chosen = http1::Find(res_.headers, "upgrade");
+  if (chosen.empty() || chosen.find(',') != std::string_view::npos) return false;
+  // Protocol names may carry a version ("websocket", "h2c", "foo/2"): compared whole.
+  return http1::ListContains(facts_.upgrade_offer, chosen);
 }
 
 asio::awaitable<bool> ClientSession::Handle() {
@@ -349,7 +371,7 @@ asio::awaitable<bool> ClientSession::Answer(int status, std::string_view detail,
       Page(status, Title(status), detail, facts_.minor, close, request_id_, facts_.head);
   bool ok = co_await WriteClient(page, {});
   if (route) route->stats->Record(status);
-  Log(status, 0, route, nullptr, nullptr);
+  Log(status, page.size() - page.find("\r\n\r\n") - 4, route, nullptr, nullptr);
   linger_ = linger_ || close;
   co_return ok && !close;
 }
@@ -457,10 +479,9 @@ bool ClientSession::TakeIdle(const Target& t) {
   while (!conns.empty()) {
     io::IdleConn c = std::move(conns.back());
     conns.pop_back();
-    // Checked (one syscall) only when a sweep passed since it was pooled: a connection the
-    // upstream closes at once says so in its last response, and a busy pool turns over well
-    // within a sweep. A request that still finds it closed is retried when safe to repeat.
-    if (c.since != loop_.now && !io::LooksReusable(c.socket)) continue;
+    // Closed by the upstream while idle, or it sent something nobody asked for (a response
+    // to bytes it took for a request): either way it must not carry another client's request.
+    if (!io::LooksReusable(c.socket)) continue;
     upstream_ = std::move(c.socket);
     return true;
   }
@@ -512,10 +533,12 @@ asio::awaitable<Outcome> ClientSession::Exchange(const Route& route, const Choic
   int status = co_await ReadResponseHead(got_any);
   if (status != 0) {
     bool safe = pooled && !got_any && facts_.idempotent &&
-                facts_.framing == http1::Framing::kNone && status != 504;
+                facts_.framing == http1::Framing::kNone && status == 502;
     o.retry = safe;
-    o.status = status;
-    o.detail = status == 504 ? "The app did not answer in time." : "The app closed the connection.";
+    o.status = status == kMalformed ? 502 : status;
+    o.detail = status == 504          ? "The app did not answer in time."
+               : status == kMalformed ? "The app sent a malformed response."
+                                      : "The app closed the connection.";
     o.close = !body_.done;
     co_return o;
   }
@@ -524,12 +547,36 @@ asio::awaitable<Outcome> ClientSession::Exchange(const Route& route, const Choic
   co_return o;
 }
 
+// The request body bytes at the front of in_ as they go upstream: as received for a
+// Content-Length body; a chunked body is re-chunked from its data, which drops chunk
+// extensions and trailers (a client's trailers could carry fields the gateway strips from
+// heads, such as Slipway credentials). Sets `take` to the bytes of in_ used.
+std::string_view ClientSession::NextBodyBytes(std::size_t& take) {
+  if (body_.framing != http1::Framing::kChunked) {
+    take = body_.Take(in_.data());
+    return in_.data().substr(0, take);
+  }
+  take = body_.Take(in_.data(), &spans_);
+  chunk_out_.clear();
+  for (auto span : spans_) {
+    if (span.empty()) continue;
+    char size[20];
+    auto end = std::to_chars(size, size + sizeof(size), span.size(), 16).ptr;
+    chunk_out_.append(size, end);
+    chunk_out_.append("\r\n");
+    chunk_out_.append(span);
+    chunk_out_.append("\r\n");
+  }
+  if (body_.done) chunk_out_.append("0\r\n\r\n");
+  return chunk_out_;
+}
+
 asio::awaitable<Sent> ClientSession::SendRequest(const Route& route) {
-  std::size_t take = body_.Take(in_.data());
+  std::size_t take = 0;
+  std::string_view bytes = NextBodyBytes(take);
   if (body_.error) co_return Sent::kBadBody;
-  if (route.max_body && body_.bytes > route.max_body) co_return Sent::kTooLarge;
-  std::array<asio::const_buffer, 2> first{asio::buffer(out_),
-                                          asio::buffer(in_.data().data(), take)};
+  if (route.max_body && body_.data_bytes > route.max_body) co_return Sent::kTooLarge;
+  std::array<asio::const_buffer, 2> first{asio::buffer(out_), asio::buffer(bytes)};
   up_dl_.Arm(opt_.upstream_timeout);
   auto [ec, n] = co_await asio::async_write(upstream_, first, kTuple);
   if (ec) co_return Sent::kUpstream;
@@ -541,12 +588,11 @@ asio::awaitable<Sent> ClientSession::SendRequest(const Route& route) {
     client_dl_.Disarm();
     if (rec) co_return Sent::kClient;
     in_.Commit(rn);
-    take = body_.Take(in_.data());
+    bytes = NextBodyBytes(take);
     if (body_.error) co_return Sent::kBadBody;
-    if (route.max_body && body_.bytes > route.max_body) co_return Sent::kTooLarge;
+    if (route.max_body && body_.data_bytes > route.max_body) co_return Sent::kTooLarge;
     up_dl_.Arm(opt_.upstream_timeout);
-    auto [wec, wn] =
-        co_await asio::async_write(upstream_, asio::buffer(in_.data().data(), take), kTuple);
+    auto [wec, wn] = co_await asio::async_write(upstream_, asio::buffer(bytes), kTuple);
     if (wec) co_return Sent::kUpstream;
     in_.Consume(take);
   }
@@ -558,13 +604,15 @@ asio::awaitable<Sent> ClientSession::SendRequest(const Route& route) {
 // the status to answer (502, or 504 on a timeout).
 asio::awaitable<int> ClientSession::ReadResponseHead(bool& got_any) {
   up_dl_.Arm(opt_.upstream_timeout);
+  int interims = 0;
   for (;;) {
     if (!up_in_.empty()) {
       auto parsed = http1::ParseResponseHead(up_in_.data(), opt_.limits, facts_.method, res_);
-      if (parsed == http1::Parse::kError) co_return 502;
+      if (parsed == http1::Parse::kError) co_return kMalformed;
       if (parsed == http1::Parse::kDone) {
         bool interim = res_.status < 200 && res_.status != 101;
-        if (!interim) co_return (res_.status == 101 && !facts_.upgrade) ? 502 : 0;
+        if (!interim) co_return res_.status == 101 && !UpgradeOffered() ? kMalformed : 0;
+        if (++interims > kMaxInterim) co_return kMalformed;
         if (res_.status == 103 && facts_.minor == 1) {
           std::string hints;
           WriteInterim(res_, hints);
@@ -647,7 +695,10 @@ asio::awaitable<void> ClientSession::Relay(Outcome& o, bool decode) {
     o.bytes_out += take;
   }
   if (!ok || !resp_.done) o.close = true;  // a truncated response cannot be delimited
-  upstream_keep = upstream_keep && resp_.done && body_.done && ok &&
+  // An app that refuses a request with a body often answers without reading the body, then
+  // reads it as a next request and answers that too: such a connection is not reused.
+  bool refused_body = o.status >= 400 && facts_.framing != http1::Framing::kNone;
+  upstream_keep = upstream_keep && resp_.done && body_.done && ok && !refused_body &&
                   resp_.framing != http1::Framing::kUntilClose;
   keep_upstream_ = upstream_keep;
 }
@@ -713,7 +764,7 @@ void ClientSession::Log(int status, std::uint64_t bytes_out, const Route* route,
   e.host = facts_.host;
   e.path = facts_.path;
   e.status = status;
-  e.bytes_in = body_.bytes;
+  e.bytes_in = body_.data_bytes;
   e.bytes_out = bytes_out;
   e.seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
   if (route) e.route = route->label();

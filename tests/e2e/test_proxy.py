@@ -1607,6 +1607,89 @@ class Limits(ProxyCase):
 
 
 # ---------------------------------------------------------------------------------------------
+# Broken apps and hostile clients: each test reproduces a way to make one client's response
+# reach another, or a credential reach an app, and checks it no longer does.
+
+
+class Hostile(ProxyCase):
+    GATEWAY_ARGS = ["--threads", "1", "--header-timeout", "3s"]
+
+    def test_unsolicited_bytes_on_an_idle_upstream_never_reach_the_next_client(self):
+        for round_ in range(5):
+            self.assertEqual(self.get("/inject?delay=0.03").status, 200)
+            time.sleep(0.08)  # the app has written its unasked-for response by now
+            for i in range(4):
+                r = self.get(f"/echo?id=victim-{round_}-{i}")
+                self.assertNotIn(b"INJECTED", r.body)
+                self.assert_echo(r, f"victim-{round_}-{i}")
+
+    def test_a_body_the_app_did_not_read_is_never_answered_to_another_client(self):
+        smuggled = request_bytes("GET", "/echo?id=smuggled", host="x")
+        for round_ in range(5):
+            r = call(self.port, "POST", "/reject-early", body=smuggled,
+                     headers={"Content-Type": "text/plain"})
+            self.assertEqual(r.status, 401)
+            for i in range(4):
+                v = self.get(f"/echo?id=victim-{round_}-{i}")
+                self.assert_echo(v, f"victim-{round_}-{i}")
+
+    def test_slipway_credentials_in_any_spelling_are_stripped(self):
+        for value in ("bearer slw_abc", "BEARER slw_abc", "Bearer   slw_abc", "Bearer\tsls_abc"):
+            echo = self.get("/echo?id=a", headers={"Authorization": value}).json()
+            self.assertEqual(header_values(echo, "authorization"), [], value)
+        echo = self.get("/echo?id=c", headers={"Cookie": "x=1,slipway_session=abc; slipway_session = d; y=2"}).json()
+        cookies = " ".join(header_values(echo, "cookie"))
+        self.assertNotIn("slipway_session", cookies)
+        self.assertIn("x=1", cookies)
+        self.assertIn("y=2", cookies)
+
+    def test_request_trailers_never_reach_the_app(self):
+        body = b"5\r\nhello\r\n0\r\nAuthorization: Bearer slw_trailer\r\nCookie: slipway_session=t\r\n\r\n"
+        c = self.raw()
+        c.send(request_bytes("POST", "/echo?id=tr", headers=[("Transfer-Encoding", "chunked")]) + body)
+        r = c.read_response()
+        data = self.assert_echo(r, "tr", body=b"hello")
+        self.assertEqual(data["trailers"], [])
+        self.assertNotIn("slw_trailer", json.dumps(data))
+
+    def test_max_body_counts_the_body_not_its_chunk_framing(self):
+        def chunked(sizes):
+            return b"".join(b"%x\r\n" % n + b"a" * n + b"\r\n" for n in sizes) + b"0\r\n\r\n"
+        for sizes, want in (([1024], 200), ([512, 512], 200), ([1] * 200, 200), ([1025], 413),
+                            ([600, 425], 413)):
+            c = self.raw()
+            c.send_tolerant(request_bytes("POST", "/echo?id=m", host="small.test",
+                                          headers=[("Transfer-Encoding", "chunked")]) + chunked(sizes))
+            self.assertEqual(c.read_response().status, want, sizes)
+
+    def test_upgrade_only_to_what_was_offered_and_never_for_http10(self):
+        c = self.raw()
+        c.send(request_bytes("GET", "/switch-anyway", headers=[("Connection", "Upgrade"), ("Upgrade", "h2c")]))
+        self.assertEqual(c.read_response().status, 502)
+        c = self.raw()
+        c.send(request_bytes("GET", "/echo?id=ten", version="1.0",
+                             headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")]))
+        r = c.read_response()
+        echo = self.assert_echo(r, "ten")
+        self.assertEqual(header_values(echo, "upgrade"), [], "an HTTP/1.0 Upgrade is ignored")
+
+    def test_hosts_that_are_not_host_port_are_refused(self):
+        for host in ("web.test:abc", "web.test:99999", "web.test:", "[::1", "web.test:80:80"):
+            c = self.raw()
+            c.send(request_bytes("GET", "/echo?id=h", host=host))
+            self.assertEqual(c.read_response().status, 400, host)
+        self.assertEqual(self.counts()["stable"], 0)
+
+    def test_a_storm_of_interim_responses_is_cut_off(self):
+        c = self.raw()
+        c.send(request_bytes("GET", "/interim-storm?n=200"))
+        r = c.read_response()
+        self.assertEqual(r.status, 502)
+        self.assertLessEqual(len(r.interim), 16)
+        self.assert_echo(self.get("/echo?id=after"), "after")
+
+
+# ---------------------------------------------------------------------------------------------
 # Process lifecycle: signals and startup errors
 
 

@@ -363,6 +363,27 @@ class Connection:
             return self.respond(req, 200, self.echo_body(req, n, d), "application/json")
         if p == "/ws":
             return self.websocket(req)
+        if p == "/reject-early":
+            # A careless app: refuses before reading the body, then takes the body's bytes for
+            # its next request (the request loop goes on reading this connection).
+            return self.respond(req, 401, b"no\n")
+        if p == "/inject":
+            # A broken app: after a correct answer it writes a response nobody asked for.
+            self.consume(req)
+            self.respond(req, 200, b"injected soon\n")
+            time.sleep(float(req.param("delay", "0.05")))
+            self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nINJECTED!")
+            return True
+        if p == "/interim-storm":
+            self.consume(req)
+            n = int(req.param("n", "100"))
+            self.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" * n)
+            return self.respond(req, 200, b"after the storm\n")
+        if p == "/switch-anyway":
+            # Switches to websocket whatever the client offered.
+            self.consume(req)
+            self.send(self.head_bytes(101, [("Upgrade", "websocket"), ("Connection", "Upgrade")]))
+            return False
         self.maybe_continue(req)
         if p == "/upload":
             if req.method not in ("POST", "PUT"):

@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -73,6 +74,38 @@ class Reader {
   std::size_t visited_ = 0;
 };
 
+// Names end up in response headers (the sticky cookie), metric labels and log lines:
+// letters, digits, '.', '_' and '-' only.
+bool ValidName(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return false;
+  return true;
+}
+
+// A header or cookie name: an RFC 9110 token.
+bool ValidToken(const std::string& n) {
+  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+  if (n.empty() || n.size() > 128) return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && kExtra.find(c) == std::string_view::npos)
+      return false;
+  return true;
+}
+
+bool ValidValue(const std::string& v) {
+  for (unsigned char c : v)
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  return true;
+}
+
+std::string CheckedName(Reader& r, const YAML::Node& node, const std::string& key) {
+  std::string n = r.Scalar(node, key, 64);
+  if (!ValidName(n)) Reader::Fail(node, key + ": use letters, digits, '.', '_' and '-' only");
+  return n;
+}
+
 bool ValidHost(const std::string& h) {
   if (h == "*") return true;
   std::string_view s = h;
@@ -122,7 +155,7 @@ void ParseSides(Reader& r, const YAML::Node& node, Route& route) {
     if (!s.IsMap() || !s["name"] || !s["to"])
       Reader::Fail(s, "sides: each side needs a name and to");
     Side side;
-    side.name = r.Scalar(s["name"], "sides.name", 64);
+    side.name = CheckedName(r, s["name"], "sides.name");
     if (!names.insert(side.name).second) Reader::Fail(s["name"], "sides: duplicate name");
     side.weight =
         s["weight"] ? static_cast<std::uint32_t>(r.Integer(s["weight"], "sides.weight", 0, 1000000))
@@ -147,9 +180,14 @@ void ParseWhen(Reader& r, const YAML::Node& node, Route& route) {
     if (!kv.second.IsMap() || kv.second.size() == 0)
       Reader::Fail(kv.second, "when." + kind + ": expected NAME: VALUE");
     r.Visit(kv.second);
-    for (const auto& p : kv.second)
-      route.when.push_back(
-          {k, r.Scalar(p.first, "when." + kind, 256), r.Scalar(p.second, "when." + kind, 1024)});
+    for (const auto& p : kv.second) {
+      Predicate pred{k, r.Scalar(p.first, "when." + kind, 128),
+                     r.Scalar(p.second, "when." + kind, 1024)};
+      if (!ValidToken(pred.name)) Reader::Fail(p.first, "when." + kind + ": not a valid name");
+      if (!ValidValue(pred.value))
+        Reader::Fail(p.second, "when." + kind + ": control characters in the value");
+      route.when.push_back(std::move(pred));
+    }
   }
 }
 
@@ -163,8 +201,7 @@ void ParseSticky(Reader& r, const YAML::Node& node, Route& route) {
     Reader::Fail(kv.first, "sticky: expected cookie or header");
   route.sticky = kind == "cookie" ? Sticky::kCookie : Sticky::kHeader;
   route.sticky_name = r.Scalar(kv.second, "sticky." + kind, 128);
-  if (route.sticky_name.empty() || route.sticky_name.find_first_of(" ;=,\"\t") != std::string::npos)
-    Reader::Fail(kv.second, "sticky: not a valid name");
+  if (!ValidToken(route.sticky_name)) Reader::Fail(kv.second, "sticky: not a valid name");
 }
 
 void ParseLimits(Reader& r, const YAML::Node& node, Route& route) {
@@ -195,8 +232,8 @@ Route ParseRoute(Reader& r, const YAML::Node& node) {
       Reader::Fail(kv.first, "unknown key '" + kv.first.Scalar() + "'");
   if (!node["name"]) Reader::Fail(node, "route: name is required");
   Route route;
-  route.name = r.Scalar(node["name"], "name", 128);
-  route.app = node["app"] ? r.Scalar(node["app"], "app", 128) : route.name;
+  route.name = CheckedName(r, node["name"], "name");
+  route.app = node["app"] ? CheckedName(r, node["app"], "app") : route.name;
   if (!node["hosts"]) Reader::Fail(node, "route '" + route.name + "': hosts is required");
   route.hosts = r.List(node["hosts"], "hosts", 256);
   for (auto& h : route.hosts)
@@ -206,7 +243,7 @@ Route ParseRoute(Reader& r, const YAML::Node& node) {
     if (!ValidPath(route.path_prefix)) Reader::Fail(node["path"], "path: expected /prefix");
     if (route.path_prefix == "/") route.path_prefix.clear();
   }
-  if (node["listener"]) route.listener = r.Scalar(node["listener"], "listener", 64);
+  if (node["listener"]) route.listener = CheckedName(r, node["listener"], "listener");
   if (node["when"]) ParseWhen(r, node["when"], route);
   ParseLimits(r, node, route);
   if (node["to"] && node["sides"]) Reader::Fail(node, "route: give either to or sides");
@@ -270,7 +307,7 @@ bool ParseListen(const std::string& text, ListenOn& out) {
   if (auto eq = text.find('='); eq != std::string::npos) {
     addr = text.substr(0, eq);
     set = text.substr(eq + 1);
-    if (set.empty() || set.size() > 64) return false;
+    if (!ValidName(set)) return false;
   }
   auto colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;

@@ -205,9 +205,8 @@ class ClientSession {
   bool head_consumed_ = false;
   bool continued_ = false;
   bool linger_ = false;
-  bool keep_upstream_ = false;
-  bool first_ = true;  // no request read yet on this connection  // the last response ended cleanly
-                       // at a message boundary
+  bool keep_upstream_ = false;  // the last exchange ended cleanly at a message boundary
+  bool first_ = true;           // no request read yet on this connection
   SteadyClock::time_point started_;
 };
 

@@ -76,6 +76,11 @@ TEST(RouteFile, RefusesMistakesWithTheirPlace) {
   ExpectError("routes:\n  - {name: a, hosts: [a], to: 127.0.0.1:1, sticky: {cookie: x}}\n",
               "r.yaml:2", "needs sides");
   ExpectError("routes: [\n", "r.yaml:", "");
+  ExpectError(
+      "routes:\n  - name: a\n    hosts: [a]\n    sides: [{name: \"x\\r\\nSet-Cookie: y\", to: "
+      "127.0.0.1:1}]\n",
+      "r.yaml:4", "letters, digits");
+  ExpectError("routes:\n  - {name: 'a\"b', hosts: [a], to: 127.0.0.1:1}\n", "r.yaml:2", "letters");
   ExpectError("routes:\n  - name: a\n    hosts: [a]\n    to: 127.0.0.1:1\n    name: b\n",
               "r.yaml:5:5", "given twice");
 }

@@ -5,7 +5,7 @@ The upstream is nginx returning a 100-byte body (one worker). The peer is nginx 
 proxy with an upstream keep-alive pool and as many workers as `slipway gateway` has threads
 (1 and 2). wrk -t2 with keep-alive at -c64 and -c256 drives each in turn, alternating, several
 rounds; the best round of each is kept (the machine is shared by load generator, upstream and
-proxy, so the best round is the least disturbed one). CPU time per request is the proxy's
+proxy, so the best round is the least disturbed one); each run follows a one-second warm-up. CPU time per request is the proxy's
 utime+stime over the run divided by the requests served.
 
 Then a 1 GiB download through each (nginx with proxy_buffering off, so it streams too):
@@ -108,6 +108,9 @@ def slipway_gateway(tmp, threads, up_port):
 
 
 def run_load(port, pids, connections):
+    # A one-second warm-up first: both proxies then start with their upstream pools filled
+    # (the gateway closes upstream connections idle for 4 s, which the other proxy's turn is).
+    common.wrk(f"http://127.0.0.1:{port}/", seconds=1, connections=connections)
     before = cpu_ticks(pids)
     r = common.wrk(f"http://127.0.0.1:{port}/", seconds=SECONDS, connections=connections)
     ticks = cpu_ticks(pids) - before

@@ -7,12 +7,17 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+namespace slipway::gateway {
+class RouteTable;
+}
 
 namespace slipway::gateway::io {
 
@@ -85,6 +90,11 @@ struct Loop {
   std::function<void()> on_sweep;  // extra work per sweep (flushing the access log)
   asio::io_context ctx{1};
   std::unordered_map<std::string, std::vector<IdleConn>> idle;
+  // The route table this loop last read and the router version it came with. Sessions copy
+  // `table` (a holder owned by this loop, so the copy's reference count is never shared with
+  // another thread) and keep it until their request ends.
+  std::shared_ptr<const std::shared_ptr<const RouteTable>> table;
+  std::uint64_t table_version = ~std::uint64_t{0};
 
   // Closes sockets whose deadline passed and pooled connections idle too long. Runs on
   // the loop every `period` until the loop stops.

@@ -419,6 +419,7 @@ Router::Router() : table_(std::make_shared<const RouteTable>(std::vector<Route>{
 void Router::Publish(std::vector<Route> routes) {
   for (auto& r : routes) r.gate = GateIn(gates_, r.app);
   table_.store(std::make_shared<const RouteTable>(std::move(routes)), std::memory_order_release);
+  version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 std::shared_ptr<Target> Router::SetRoute(Route route) {

@@ -296,8 +296,14 @@ asio::awaitable<bool> ClientSession::Handle() {
   CopyFacts();
   body_.Reset(facts_.framing, facts_.length);
   if (PathOnly(facts_.path) == kUpPath) co_return co_await AnswerUp();
-  auto table = shared_.router.Snapshot();
-  co_return co_await Dispatch(*table);
+  std::uint64_t version = shared_.router.version();
+  if (version != loop_.table_version || !loop_.table) {
+    loop_.table =
+        std::make_shared<const std::shared_ptr<const RouteTable>>(shared_.router.Snapshot());
+    loop_.table_version = version;
+  }
+  auto table = loop_.table;  // this request's snapshot, kept until it ends
+  co_return co_await Dispatch(**table);
 }
 
 asio::awaitable<bool> ClientSession::Dispatch(const RouteTable& table) {

@@ -126,13 +126,36 @@ Target::~Target() {
   delete window_.load(std::memory_order_acquire);
 }
 
+namespace {
+// A small number per thread, handed out in order: gateway threads get distinct shards.
+std::size_t ThisThreadShard() {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+  return mine;
+}
+}  // namespace
+
+std::int64_t Target::Sum(std::atomic<std::int64_t> Shard::*field) const {
+  std::int64_t total = 0;
+  for (const auto& shard : shards_) total += (shard.*field).load(std::memory_order_relaxed);
+  return total;
+}
+
+std::int64_t Target::bucket(std::size_t i) const {
+  std::int64_t total = 0;
+  for (const auto& shard : shards_) total += shard.buckets[i].load(std::memory_order_relaxed);
+  return total;
+}
+
 void Target::EndRequest(int status, double seconds) {
-  requests_.fetch_add(1, std::memory_order_relaxed);
-  if (status >= 500) errors_.fetch_add(1, std::memory_order_relaxed);
-  latency_micros_.fetch_add(static_cast<std::int64_t>(seconds * 1e6), std::memory_order_relaxed);
+  Shard& shard = shards_[ThisThreadShard() % kShards];
+  shard.requests.fetch_add(1, std::memory_order_relaxed);
+  if (status >= 500) shard.errors.fetch_add(1, std::memory_order_relaxed);
+  shard.latency_micros.fetch_add(static_cast<std::int64_t>(seconds * 1e6),
+                                 std::memory_order_relaxed);
   for (std::size_t i = 0; i < kBuckets.size(); ++i) {
     if (seconds <= kBuckets[i]) {
-      buckets_[i].fetch_add(1, std::memory_order_relaxed);
+      shard.buckets[i].fetch_add(1, std::memory_order_relaxed);
       break;
     }
   }

@@ -70,12 +70,12 @@ class Target {
   // The last `seconds` of this target's traffic (1..SlidingWindow::kSlots).
   WindowStats Window(int seconds) const;
 
-  std::int64_t requests() const { return requests_.load(std::memory_order_relaxed); }
-  std::int64_t errors() const { return errors_.load(std::memory_order_relaxed); }
-  double latency_sum() const { return latency_micros_.load(std::memory_order_relaxed) / 1e6; }
+  std::int64_t requests() const { return Sum(&Shard::requests); }
+  std::int64_t errors() const { return Sum(&Shard::errors); }
+  double latency_sum() const { return static_cast<double>(Sum(&Shard::latency_micros)) / 1e6; }
   static constexpr std::array<double, 10> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05,  0.1,    0.25,  1,    5};
-  std::int64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  std::int64_t bucket(std::size_t i) const;
 
   // Opaque per-target state owned by the proxy (its idle connection pool), created on
   // first use. Thread-safe.
@@ -92,10 +92,17 @@ class Target {
   const int port_;
   const std::string endpoint_;
   std::atomic<std::int64_t> inflight_{0};
-  std::atomic<std::int64_t> requests_{0};
-  std::atomic<std::int64_t> errors_{0};
-  std::atomic<std::int64_t> latency_micros_{0};
-  std::array<std::atomic<std::int64_t>, kBuckets.size()> buckets_{};
+  // Counters are split in cache-line shards, one per recording thread (modulo kShards), so
+  // gateway threads do not pass one line back and forth on every request; reads add them up.
+  struct alignas(64) Shard {
+    std::atomic<std::int64_t> requests{0};
+    std::atomic<std::int64_t> errors{0};
+    std::atomic<std::int64_t> latency_micros{0};
+    std::array<std::atomic<std::int64_t>, kBuckets.size()> buckets{};
+  };
+  static constexpr std::size_t kShards = 4;
+  std::int64_t Sum(std::atomic<std::int64_t> Shard::*field) const;
+  std::array<Shard, kShards> shards_{};
   // Allocated on the first finished request (about 24 KiB), so idle targets stay small;
   // published with one compare-exchange, freed with the target.
   std::atomic<SlidingWindow*> window_{nullptr};

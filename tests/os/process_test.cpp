@@ -152,10 +152,17 @@ TEST(ShellCommand, DetachedAssignmentCommandRecordsTheProgramsPid) {
   // the shell forked, and vanish if the assignment broke the command).
   EXPECT_TRUE(Eventually([&] { return ReadFile(proc + "/comm") == "sleep\n"; }))
       << ReadFile(proc + "/comm") << ReadFile(dir.path() + "/log");
-  EXPECT_EQ(ReadFile(proc + "/cmdline"), std::string("sleep\0"
-                                                     "30\0",
-                                                     9));
-  EXPECT_NE(ReadFile(proc + "/environ").find(std::string("\0FOO=a b\0", 9)), std::string::npos);
+  // The kernel names the process at exec before it lays out the new arguments: cmdline
+  // and environ may read empty for a moment after comm changed.
+  const std::string argv(
+      "sleep\0"
+      "30\0",
+      9);
+  EXPECT_TRUE(Eventually([&] { return ReadFile(proc + "/cmdline") == argv; }))
+      << ReadFile(proc + "/cmdline");
+  EXPECT_TRUE(Eventually([&] {
+    return ReadFile(proc + "/environ").find(std::string("\0FOO=a b\0", 9)) != std::string::npos;
+  }));
   StopGroup(d->pid, d->start_ticks, std::chrono::milliseconds(500));
   EXPECT_TRUE(Eventually([&] { return !IsAlive(d->pid, d->start_ticks); }));
 }

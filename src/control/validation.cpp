@@ -1,5 +1,7 @@
 #include "control/validation.h"
 
+#include "core/utf8.h"
+
 #include <algorithm>
 #include <cctype>
 #include <regex>
@@ -23,28 +25,6 @@ bool ValidHostName(const std::string& host) {
     if (dot == std::string::npos) return true;
     start = dot + 1;
   }
-}
-
-// Decodes the UTF-8 sequence at text[i] into `cp`; returns its length, or 0 when it is
-// malformed (truncated, overlong, a surrogate, above U+10FFFF).
-std::size_t DecodeUtf8(const std::string& text, std::size_t i, char32_t& cp) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  unsigned char lead = byte(i);
-  std::size_t len = lead < 0x80           ? 1
-                    : (lead >> 5) == 0x6  ? 2
-                    : (lead >> 4) == 0xE  ? 3
-                    : (lead >> 3) == 0x1E ? 4
-                                          : 0;
-  if (len == 0 || i + len > text.size()) return 0;
-  static constexpr unsigned char kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
-  cp = lead & kLeadMask[len];
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(i + k) & 0x3F);
-  }
-  static constexpr char32_t kMinOfLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMinOfLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
 }
 
 bool IsControl(char32_t cp) {

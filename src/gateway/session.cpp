@@ -162,7 +162,7 @@ class ClientSession {
   asio::awaitable<bool> Forward(const Route& route, const Choice& choice);
   asio::awaitable<bool> TryTarget(const Route& route, const Choice& choice, Target& t,
                                   bool& answered);
-  asio::awaitable<Outcome> Exchange(const Route& route, const Choice& choice, bool pooled);
+  asio::awaitable<Outcome> Exchange(const Route& route, bool pooled);
   asio::awaitable<Sent> SendRequest(const Route& route);
   std::string_view NextBodyBytes(std::size_t& take);
   asio::awaitable<int> ReadResponseHead(bool& got_any);
@@ -450,7 +450,7 @@ asio::awaitable<bool> ClientSession::TryTarget(const Route& route, const Choice&
     }
     t.BeginRequest();
     auto t0 = SteadyClock::now();
-    Outcome o = co_await Exchange(route, choice, pooled);
+    Outcome o = co_await Exchange(route, pooled);
     t.EndRequest(o.status, std::chrono::duration<double>(SteadyClock::now() - t0).count());
     if (o.retry && attempt == 0) continue;
     answered = true;
@@ -510,9 +510,7 @@ void ClientSession::ReleaseUpstream(const Target& t, bool reusable) {
   upstream_ = tcp::socket(loop_.ctx);
 }
 
-asio::awaitable<Outcome> ClientSession::Exchange(const Route& route, const Choice& choice,
-                                                 bool pooled) {
-  (void)choice;
+asio::awaitable<Outcome> ClientSession::Exchange(const Route& route, bool pooled) {
   Outcome o;
   keep_upstream_ = false;
   up_in_.Consume(up_in_.size());

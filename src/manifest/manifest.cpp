@@ -1,5 +1,7 @@
 #include "manifest/manifest.h"
 
+#include "core/utf8.h"
+
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
@@ -147,35 +149,6 @@ std::string Shown(const std::string& s) {
   std::size_t cut = kMax;
   while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
   return s.substr(0, cut) + "...";
-}
-
-// Bytes after a UTF-8 lead byte, or -1 when `lead` cannot start a character.
-int Utf8Continuations(unsigned char lead) {
-  if (lead < 0x80) return 0;
-  if ((lead & 0xE0) == 0xC0) return 1;
-  if ((lead & 0xF0) == 0xE0) return 2;
-  if ((lead & 0xF8) == 0xF0) return 3;
-  return -1;
-}
-
-// yaml-cpp passes undecodable bytes through, and they would make every later JSON dump of
-// the manifest throw. Overlong forms, surrogates and code points past U+10FFFF are refused.
-bool IsUtf8(std::string_view s) {
-  static constexpr unsigned kMinForLength[] = {0, 0x80, 0x800, 0x10000};
-  for (std::size_t i = 0; i < s.size();) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    const int extra = Utf8Continuations(lead);
-    if (extra < 0 || i + static_cast<std::size_t>(extra) >= s.size()) return false;
-    unsigned cp = lead & (0x7F >> extra);
-    for (int k = 1; k <= extra; ++k) {
-      const auto next = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if ((next & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (next & 0x3F);
-    }
-    if (cp < kMinForLength[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += static_cast<std::size_t>(extra) + 1;
-  }
-  return true;
 }
 
 // Error-reporting helpers bound to the node being read. Throws ManifestError, caught in
@@ -326,6 +299,8 @@ class ExpandedSize {
                    "manifest exceeds the size limit of 1 MiB of text once expanded "
                    "(YAML aliases count once per use)");
     }
+    // yaml-cpp passes undecodable bytes through, and they would make every later JSON dump
+    // of the manifest throw.
     if (!IsUtf8(node.Scalar())) Reader::Fail(node, "manifest text is not valid UTF-8");
   }
 

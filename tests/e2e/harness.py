@@ -234,16 +234,20 @@ def gitea_headers(body, secret, event="push", delivery=None):
 
 class LoadLoop:
     """Keep-alive GETs through the gateway from several threads, bounded in time and count.
-    Records, per thread, the sequence of versions seen and every failure."""
+    Records, per thread, the sequence of versions seen, every answered request as
+    (started, ended, status) on the monotonic clock, and every failure. `timeout` bounds one
+    request (raise it when requests may be held at the gateway)."""
 
-    def __init__(self, port, host="hello.localhost", threads=4, max_seconds=120, max_requests=400000):
-        self.port, self.host = port, host
+    def __init__(self, port, host="hello.localhost", threads=4, max_seconds=120, max_requests=400000,
+                 timeout=10):
+        self.port, self.host, self.timeout = port, host, timeout
         self.threads = threads
         self.deadline = time.time() + max_seconds
         self.max_per_thread = max_requests // threads
         self.stop_flag = threading.Event()
         self.sequences = [[] for _ in range(threads)]
         self.failures = []
+        self.records = []
         self.count = 0
         self._lock = threading.Lock()
         self._workers = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
@@ -256,7 +260,15 @@ class LoadLoop:
     def __exit__(self, *exc):
         self.stop_flag.set()
         for w in self._workers:
-            w.join(30)
+            w.join(self.timeout + 20)
+
+    def completed(self):
+        with self._lock:
+            return len(self.records)
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.records)
 
     def _run(self, index):
         conn = None
@@ -264,12 +276,15 @@ class LoadLoop:
         n = 0
         while not self.stop_flag.is_set() and time.time() < self.deadline and n < self.max_per_thread:
             n += 1
+            started = time.monotonic()
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
                 conn.request("GET", "/", headers={"Host": self.host})
                 res = conn.getresponse()
                 body = res.read().decode(errors="replace")
+                with self._lock:
+                    self.records.append((started, time.monotonic(), res.status))
                 if res.status != 200:
                     self._fail(f"HTTP {res.status}: {body[:200]}")
                     continue

@@ -2,78 +2,14 @@
 `slipway resume` (each at most --max, then 503), `slipway maintenance` answers 503 with an
 HTML-escaped message, the gateway's own /_slipway/up stays 200, the mode survives a server
 restart, and careless or hostile input is refused and changes nothing."""
-import http.client
 import json
-import threading
 import time
 import unittest
 
-from harness import ADMIN_TOKEN, SlipwayTestCase, http_call, wait_until
+from harness import ADMIN_TOKEN, LoadLoop, SlipwayTestCase, http_call, wait_until
 
 SCRIPT_MESSAGE = 'Back at 5 <script>alert("x")</script> & soon'
 ESCAPED_SCRIPT = b"&lt;script&gt;"
-
-
-class Recorder:
-    """Keep-alive GETs of / through the gateway from `threads` threads, bounded in time and in
-    count. Records (started, ended, status) per request and every failure."""
-
-    def __init__(self, port, threads=20, max_seconds=15, max_per_thread=2000):
-        self.port = port
-        self.deadline = time.monotonic() + max_seconds
-        self.max_per_thread = max_per_thread
-        self.stop_flag = threading.Event()
-        self.records = []
-        self.failures = []
-        self._lock = threading.Lock()
-        self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def __enter__(self):
-        for w in self._workers:
-            w.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for w in self._workers:
-            w.join(40)
-
-    def completed(self):
-        with self._lock:
-            return len(self.records)
-
-    def snapshot(self):
-        with self._lock:
-            return list(self.records)
-
-    def _run(self):
-        conn = None
-        for _ in range(self.max_per_thread):
-            if self.stop_flag.is_set() or time.monotonic() > self.deadline:
-                break
-            started = time.monotonic()
-            try:
-                if conn is None:
-                    # Longer than any hold in these tests: a held request must not time out here.
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=40)
-                conn.request("GET", "/", headers={"Host": "hello.localhost"})
-                res = conn.getresponse()
-                body = res.read()
-                with self._lock:
-                    self.records.append((started, time.monotonic(), res.status))
-                if res.status != 200:
-                    self._fail(f"HTTP {res.status}: {body[:200]!r}")
-            except Exception as e:  # noqa: BLE001 - every error is a failed request
-                self._fail(repr(e))
-                if conn is not None:
-                    conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
-
-    def _fail(self, what):
-        with self._lock:
-            self.failures.append(what)
 
 
 class Deployed(SlipwayTestCase):
@@ -106,7 +42,9 @@ class Deployed(SlipwayTestCase):
 class Pause(Deployed):
     def test_pause_under_load_holds_then_serves_every_request(self):
         threads = 20
-        with Recorder(self.server.gw_port, threads=threads) as load:
+        # A held request must not time out on the client side: 40 s outlasts any hold here.
+        with LoadLoop(self.server.gw_port, threads=threads, max_seconds=15,
+                      max_requests=threads * 2000, timeout=40) as load:
             wait_until(lambda: load.completed() >= 100, what="load to flow")
             out = self.cli_ok("pause", "hello", "--max", "30s")
             acknowledged = time.monotonic()

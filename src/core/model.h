@@ -164,4 +164,18 @@ struct Session {
   long long expires_ms = 0;
 };
 
+// A machine running an agent, as the control plane knows it. Live state (connected, last
+// heartbeat) is kept in memory by the node hub; the record keeps what must survive a restart.
+struct NodeRecord {
+  std::string name;                // 1..64 chars [A-Za-z0-9._-], unique
+  std::string labels_json = "[]";  // JSON array of strings, as last announced
+  std::string address;             // where the gateway reaches its instances (advertised or seen)
+  std::string agent_version;
+  std::string capabilities_json = "{}";
+  std::int64_t token_id = 0;  // the enrollment token it authenticated with
+  bool drained = false;       // no new placements
+  long long first_seen_ms = 0;
+  long long last_seen_ms = 0;
+};
+
 }  // namespace slipway

@@ -136,6 +136,24 @@ ALTER TABLE apps ADD COLUMN gateway_mode TEXT NOT NULL DEFAULT 'open';
 ALTER TABLE apps ADD COLUMN gateway_message TEXT NOT NULL DEFAULT '';
 ALTER TABLE apps ADD COLUMN gateway_max_ms INTEGER NOT NULL DEFAULT 30000;
 )sql"},
+      {6, R"sql(
+CREATE TABLE nodes (
+  name TEXT NOT NULL PRIMARY KEY,
+  labels_json TEXT NOT NULL DEFAULT '[]',
+  address TEXT NOT NULL DEFAULT '',
+  agent_version TEXT NOT NULL DEFAULT '',
+  capabilities_json TEXT NOT NULL DEFAULT '{}',
+  token_id INTEGER NOT NULL DEFAULT 0,
+  drained INTEGER NOT NULL DEFAULT 0,
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL
+);
+CREATE TABLE control_state (
+  key TEXT NOT NULL PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT INTO control_state (key, value) VALUES ('term', 0);
+)sql"},
   };
   return kMigrations;
 }

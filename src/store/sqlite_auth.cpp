@@ -27,23 +27,6 @@ User ReadUser(const Stmt& s) {
   return User{s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Int(5)};
 }
 
-template <typename T, typename Reader>
-Result<std::vector<T>> All(Stmt& s, Reader read) {
-  std::vector<T> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(read(s));
-  if (rc != SQLITE_DONE) return s.Error(rc);
-  return out;
-}
-
-template <typename T, typename Reader>
-Result<T> One(Stmt& s, Reader read, const std::string& missing) {
-  int rc = s.Step();
-  if (rc == SQLITE_ROW) return read(s);
-  if (rc == SQLITE_DONE) return NotFound(missing);
-  return s.Error(rc);
-}
-
 }  // namespace
 
 Result<ApiToken> CreateToken(sqlite3* db, ApiToken t) {

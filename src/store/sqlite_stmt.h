@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -64,5 +65,24 @@ class Stmt {
   int rc_;
   int n_ = 0;
 };
+
+// Steps `s` to the end and reads every row with `read(const Stmt&)`.
+template <typename T, typename Reader>
+Result<std::vector<T>> All(Stmt& s, Reader read) {
+  std::vector<T> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(read(s));
+  if (rc != SQLITE_DONE) return s.Error(rc);
+  return out;
+}
+
+// Reads the first row of `s`; kNotFound with `missing` when there is none.
+template <typename T, typename Reader>
+Result<T> One(Stmt& s, Reader read, const std::string& missing) {
+  int rc = s.Step();
+  if (rc == SQLITE_ROW) return read(s);
+  if (rc == SQLITE_DONE) return NotFound(missing);
+  return s.Error(rc);
+}
 
 }  // namespace slipway::sqlite

@@ -8,6 +8,7 @@
 
 #include "store/migrations.h"
 #include "store/sqlite_auth.h"
+#include "store/sqlite_nodes.h"
 #include "store/sqlite_stmt.h"
 
 namespace slipway {
@@ -566,6 +567,43 @@ class SqliteStore final : public Store {
   Status DeleteExpiredSessions(long long now_ms) override {
     std::lock_guard lock(mu_);
     return sqlite::DeleteExpiredSessions(db_, now_ms);
+  }
+
+  Result<NodeRecord> UpsertNode(const NodeRecord& n) override {
+    std::lock_guard lock(mu_);
+    NodeRecord row = n;
+    long long now = clock_.WallMillis();
+    if (row.first_seen_ms == 0) row.first_seen_ms = now;
+    if (row.last_seen_ms == 0) row.last_seen_ms = now;
+    return sqlite::UpsertNode(db_, row);
+  }
+  Result<NodeRecord> GetNode(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::GetNode(db_, name);
+  }
+  Result<std::vector<NodeRecord>> ListNodes() override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListNodes(db_);
+  }
+  Status SetNodeDrained(const std::string& name, bool drained) override {
+    std::lock_guard lock(mu_);
+    return sqlite::SetNodeDrained(db_, name, drained);
+  }
+  Status TouchNode(const std::string& name, long long now_ms) override {
+    std::lock_guard lock(mu_);
+    return sqlite::TouchNode(db_, name, now_ms);
+  }
+  Status DeleteNode(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteNode(db_, name);
+  }
+  Result<std::uint64_t> NextTerm() override {
+    std::lock_guard lock(mu_);
+    return sqlite::NextTerm(db_);
+  }
+  Result<std::uint64_t> CurrentTerm() override {
+    std::lock_guard lock(mu_);
+    return sqlite::CurrentTerm(db_);
   }
 
   // Seals every app secret and repository URL still stored in the clear (written before

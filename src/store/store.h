@@ -102,6 +102,25 @@ class Store {
   virtual Result<Session> GetSession(const std::string& hash) = 0;
   virtual Status DeleteSession(const std::string& hash) = 0;
   virtual Status DeleteExpiredSessions(long long now_ms) = 0;
+
+  // Nodes. UpsertNode inserts or updates by name and returns the stored record: an update
+  // replaces labels, address, agent version, capabilities, token and last_seen_ms, and keeps
+  // drained and first_seen_ms. A zero first_seen_ms or last_seen_ms is taken as now. The
+  // caller validates the name (see NodeRecord).
+  virtual Result<NodeRecord> UpsertNode(const NodeRecord& n) = 0;
+  virtual Result<NodeRecord> GetNode(const std::string& name) = 0;           // kNotFound
+  virtual Result<std::vector<NodeRecord>> ListNodes() = 0;                   // by name
+  virtual Status SetNodeDrained(const std::string& name, bool drained) = 0;  // kNotFound
+  // Sets last_seen_ms; kNotFound.
+  virtual Status TouchNode(const std::string& name, long long now_ms) = 0;
+  virtual Status DeleteNode(const std::string& name) = 0;  // kNotFound
+
+  // The control plane's term: each call raises the stored term by one and returns the new
+  // value (1 on a fresh store), atomically: concurrent callers, in this process or another
+  // on the same database, each get a distinct value. Called once per server start, so that
+  // agents can refuse a deposed control plane.
+  virtual Result<std::uint64_t> NextTerm() = 0;
+  virtual Result<std::uint64_t> CurrentTerm() = 0;  // 0 before the first NextTerm
 };
 
 }  // namespace slipway

@@ -5,6 +5,7 @@
 // share the pipeline code above this interface.
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -78,15 +79,33 @@ class Agent {
   // The instance's last output lines (its log file, or the container's logs).
   virtual std::vector<std::string> RecentOutput(const InstanceHandle& h,
                                                 const std::string& log_path, int lines) = 0;
-  // Containers labelled slipway.home=<home> (running or not), by id.
-  virtual Result<std::vector<std::string>> ManagedContainers(const std::string& home) = 0;
+  // Kills the processes carrying this node's home marker (SLIPWAY_HOME=<data dir>) whose pid
+  // and process group are not in `keep_pids`, and removes the containers labelled with this
+  // node's home that are not in `keep_containers`: what an earlier run left behind. Returns
+  // how many it removed.
+  virtual Result<int> ReapStrays(const std::vector<int>& keep_pids,
+                                 const std::vector<std::string>& keep_containers) = 0;
+  // The node's files. Paths are under the node's data directory (see agent/wire.h).
+  // ReadFile: kNotFound when absent, kTooLarge over `max_bytes`.
+  virtual Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes) = 0;
+  // Renames `from` to `to` (same filesystem: atomic), replacing `to` and creating its parent.
+  virtual Status MovePath(const std::string& from, const std::string& to) = 0;
+  // Removes a file or a whole tree; an absent path is not an error.
+  virtual Status RemovePath(const std::string& path) = 0;
+  virtual Result<bool> PathExists(const std::string& path) = 0;
+
   // GET http://127.0.0.1:<port><path>, bounded by `timeout`.
   virtual ProbeResult Probe(int port, const std::string& path,
                             std::chrono::milliseconds timeout) = 0;
 };
 
-// The in-process agent: runs everything on this machine. `askpass_path` is where the git
-// credential helper is written.
-std::unique_ptr<Agent> MakeLocalAgent(std::string askpass_path);
+// Environment marker put on every process an agent starts (build steps, process instances),
+// with the node's data directory as value, so that a restarted agent can find and reap what
+// an earlier run left behind (and only that). Containers carry the label slipway.home.
+constexpr const char* kHomeMarker = "SLIPWAY_HOME";
+
+// Runs everything on this machine. `data_dir` is the node's data directory (absolute): the
+// home marker's value; `askpass_path` is where the git credential helper is written.
+std::unique_ptr<Agent> MakeLocalAgent(std::string data_dir, std::string askpass_path);
 
 }  // namespace slipway

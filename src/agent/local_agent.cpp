@@ -1,6 +1,13 @@
-#include <chrono>
+#include <dirent.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "agent/agent.h"
 #include "docker/client.h"
@@ -12,7 +19,8 @@ namespace {
 
 class LocalAgent final : public Agent {
  public:
-  explicit LocalAgent(std::string askpass) : askpass_(std::move(askpass)) {}
+  LocalAgent(std::string root, std::string askpass)
+      : root_(std::move(root)), askpass_(std::move(askpass)) {}
 
   std::string name() const override { return "local"; }
 
@@ -40,6 +48,9 @@ class LocalAgent final : public Agent {
 
   Status Export(const std::string& cache_dir, const std::string& commit, const std::string& dest,
                 const os::LineSink& sink) override {
+    std::error_code ec;  // a leftover of an interrupted export is replaced
+    std::filesystem::remove_all(dest, ec);
+    std::filesystem::create_directories(std::filesystem::path(dest).parent_path(), ec);
     return git::Export(cache_dir, commit, dest, sink);
   }
 
@@ -48,6 +59,7 @@ class LocalAgent final : public Agent {
     spec.argv = {"/bin/sh", "-c", step.command};
     spec.cwd = step.cwd;
     spec.env = step.env;
+    spec.env[kHomeMarker] = root_;
     return os::Run(spec, sink, {step.timeout, step.cancel});
   }
 
@@ -75,7 +87,9 @@ class LocalAgent final : public Agent {
   }
 
   Result<std::string> DeployService(const ServiceSpec& spec) override {
-    return swarm_.Deploy(spec);
+    ServiceSpec marked = spec;
+    marked.labels["slipway.home"] = root_;
+    return swarm_.Deploy(marked);
   }
   Result<ServiceView> InspectService(const std::string& service) override {
     return swarm_.Inspect(service);
@@ -89,8 +103,18 @@ class LocalAgent final : public Agent {
   Status RollbackService(const std::string& service) override { return swarm_.Rollback(service); }
 
   Result<int> AllocatePort() override { return slipway::AllocatePort(); }
+  // Only host processes carry the home marker: container processes show up in the host's
+  // /proc too, where the marker would get them reaped; containers carry the label instead.
   Result<InstanceHandle> StartInstance(const InstanceSpec& spec) override {
-    return For(spec.runtime).Start(spec);
+    InstanceSpec marked = spec;
+    if (marked.runtime == "container")
+      marked.container.labels["slipway.home"] = root_;
+    else
+      marked.env[kHomeMarker] = root_;
+    std::error_code ec;
+    if (!marked.log_path.empty())
+      std::filesystem::create_directories(std::filesystem::path(marked.log_path).parent_path(), ec);
+    return For(marked.runtime).Start(marked);
   }
   bool IsRunning(const InstanceHandle& h) override {
     if (h.runtime == "swarm") return swarm_.Inspect(h.container_id).ok();
@@ -124,14 +148,56 @@ class LocalAgent final : public Agent {
     return out;
   }
 
-  Result<std::vector<std::string>> ManagedContainers(const std::string& home) override {
+  Result<int> ReapStrays(const std::vector<int>& keep_pids,
+                         const std::vector<std::string>& keep_containers) override {
+    int reaped = ReapProcesses(std::set<int>(keep_pids.begin(), keep_pids.end()));
     auto client = docker::Client::Connect();
-    if (!client.ok()) return client.status();
-    auto list = client->ListContainers("slipway.home=" + home);
-    if (!list.ok()) return list.status();
-    std::vector<std::string> ids;
-    for (const auto& c : *list) ids.push_back(c.id);
-    return ids;
+    if (!client.ok()) return reaped;  // no Docker on this node: no containers to reap
+    auto list = client->ListContainers("slipway.home=" + root_);
+    if (!list.ok()) return reaped;
+    std::set<std::string> keep(keep_containers.begin(), keep_containers.end());
+    for (const auto& c : *list) {
+      if (keep.count(c.id)) continue;
+      spdlog::warn("removing orphan container {}", c.id.substr(0, 12));
+      containers_.Stop({0, 0, 0, c.id, "container"}, std::chrono::seconds(5));
+      ++reaped;
+    }
+    return reaped;
+  }
+
+  Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes) override {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    if (ec) return NotFound(std::filesystem::path(path).filename().string() + ": not found");
+    if (size > max_bytes)
+      return Status(Code::kTooLarge, std::filesystem::path(path).filename().string() +
+                                         " is larger than " + std::to_string(max_bytes) + " bytes");
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in && !in.eof()) return Unavailable("cannot read " + path);
+    return text.str();
+  }
+
+  Status MovePath(const std::string& from, const std::string& to) override {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
+    std::filesystem::remove_all(to, ec);
+    std::filesystem::rename(from, to, ec);
+    if (ec) return Unavailable("cannot move " + from + " to " + to + ": " + ec.message());
+    return Status::Ok();
+  }
+
+  Status RemovePath(const std::string& path) override {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec) return Unavailable("cannot remove " + path + ": " + ec.message());
+    return Status::Ok();
+  }
+
+  Result<bool> PathExists(const std::string& path) override {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
   }
 
   ProbeResult Probe(int port, const std::string& path, std::chrono::milliseconds timeout) override {
@@ -162,6 +228,36 @@ class LocalAgent final : public Agent {
     return h.container_id.empty() ? static_cast<Runtime&>(processes_) : containers_;
   }
 
+  // Kills processes carrying this node's marker whose pid or group is not kept.
+  int ReapProcesses(const std::set<int>& keep) {
+    const std::string marker = std::string(kHomeMarker) + "=" + root_;
+    DIR* dir = opendir("/proc");
+    if (!dir) return 0;
+    int reaped = 0;
+    while (dirent* e = readdir(dir)) {
+      int pid = std::atoi(e->d_name);
+      if (pid <= 0 || pid == getpid() || !HasMarker(pid, marker)) continue;
+      // A kept instance's children share its marker; keep its whole group.
+      pid_t pgid = getpgid(pid);
+      if (keep.count(pid) || keep.count(pgid)) continue;
+      spdlog::warn("reaping stray process {} left by an earlier run", pid);
+      kill(pid, SIGKILL);
+      ++reaped;
+    }
+    closedir(dir);
+    return reaped;
+  }
+
+  static bool HasMarker(int pid, const std::string& marker) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    std::string var;
+    while (std::getline(in, var, '\0')) {
+      if (var == marker) return true;
+    }
+    return false;
+  }
+
+  std::string root_;
   std::string askpass_;
   ProcessRuntime processes_;
   ContainerRuntime containers_;
@@ -170,8 +266,8 @@ class LocalAgent final : public Agent {
 
 }  // namespace
 
-std::unique_ptr<Agent> MakeLocalAgent(std::string askpass_path) {
-  return std::make_unique<LocalAgent>(std::move(askpass_path));
+std::unique_ptr<Agent> MakeLocalAgent(std::string data_dir, std::string askpass_path) {
+  return std::make_unique<LocalAgent>(std::move(data_dir), std::move(askpass_path));
 }
 
 }  // namespace slipway

@@ -10,6 +10,8 @@
 #include <iostream>
 
 #include "agent/agent.h"
+#include "agent/hub.h"
+#include "agent/in_process.h"
 #include "api/api.h"
 #include "control/auth_service.h"
 #include "control/controller.h"
@@ -120,16 +122,28 @@ int RunServer(const ServerOptions& options) {
   auto& clock = SystemClock::Instance();
   auto store = OpenSqliteStore(paths->db(), clock, &*box);
   if (!store.ok()) return StartupError(store.status().message());
-  auto agent = MakeLocalAgent(paths->askpass());
+  auto term = (*store)->NextTerm();
+  if (!term.ok())
+    return StartupError("cannot raise the control plane's term: " + term.status().message());
+  NodeHubOptions hub_options;
+  hub_options.root = paths->data;
+  hub_options.term = *term;
+  NodeHub hub(clock, hub_options);
+  hub.Start();
+  // The server's own node speaks the agent protocol too, over an in-process pipe.
+  auto local = InProcessNode::Start(hub, {"local", {}, paths->data, paths->askpass()});
+  if (!local->WaitWelcomed(std::chrono::seconds(10)))
+    return StartupError("the local node did not connect");
+  Agent& agent = hub.AgentFor("local");
   gateway::Router router;
   EventLog events(**store);
   ServingState serving;
-  Context ctx{**store, *agent, router, clock, events, serving, *paths};
+  Context ctx{**store, agent, router, clock, events, serving, *paths};
 
   AuthOptions auth_options;
   auth_options.login_repo = options.login_repo;
   auth_options.login_role = *login_role;
-  AuthService auth(**store, *agent, clock, auth_options);
+  AuthService auth(**store, agent, clock, auth_options);
   auto boot = auth.Bootstrap(bootstrap_token, paths->data + "/admin.token");
   if (!boot.ok()) return StartupError(boot.status().message());
 
@@ -192,6 +206,8 @@ int RunServer(const ServerOptions& options) {
   (*http)->Stop();
   controller.Stop();
   (*proxy)->Stop();
+  local.reset();
+  hub.Stop();
   return 0;
 }
 

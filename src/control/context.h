@@ -62,8 +62,4 @@ struct Context {
   Paths paths;
 };
 
-// Environment marker put on every process this server starts, so a restarted server can
-// find and reap what an earlier run left behind (and only that).
-constexpr const char* kHomeMarker = "SLIPWAY_HOME";
-
 }  // namespace slipway

@@ -1,12 +1,9 @@
 #include "control/controller.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "control/deployer.h"
@@ -17,7 +14,6 @@
 #include "obs/metrics.h"
 
 namespace slipway {
-namespace fs = std::filesystem;
 
 using json = nlohmann::json;
 
@@ -135,11 +131,10 @@ Status Controller::DeleteApp(const std::string& name, const Actor& actor) {
     ctx_.serving.Set(app->id, std::nullopt);
   }
   if (auto s = ctx_.store.DeleteApp(app->id); !s.ok()) return s;
-  std::error_code ec;
-  fs::remove_all(ctx_.paths.releases(name), ec);
-  fs::remove_all(ctx_.paths.builds(name), ec);
-  fs::remove_all(ctx_.paths.cache(name), ec);
-  fs::remove_all(ctx_.paths.logs(name), ec);
+  for (const auto& dir : {ctx_.paths.releases(name), ctx_.paths.builds(name),
+                          ctx_.paths.cache(name), ctx_.paths.logs(name)}) {
+    if (auto s = ctx_.agent.RemovePath(dir); !s.ok()) spdlog::warn("app {}: {}", name, s.message());
+  }
   Audit(actor, "app.delete", "app/" + name, name);
   return Status::Ok();
 }
@@ -531,6 +526,14 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
 
 // --- recovery ------------------------------------------------------------------------
 
+namespace {
+// Whether `path` exists on the node; false when the node cannot say.
+bool Exists(Agent& agent, const std::string& path) {
+  auto exists = agent.PathExists(path);
+  return exists.ok() && *exists;
+}
+}  // namespace
+
 void Controller::Recover() {
   auto running = ctx_.store.ListDeployments({std::nullopt, DeployStatus::kRunning, 1000});
   if (running.ok()) {
@@ -545,8 +548,8 @@ void Controller::Recover() {
   }
   ReapStrays();
   // Nothing builds while the server is down: what is under builds/ was interrupted.
-  std::error_code ec;
-  fs::remove_all(ctx_.paths.data + "/builds", ec);
+  if (auto s = ctx_.agent.RemovePath(ctx_.paths.data + "/builds"); !s.ok())
+    spdlog::warn("cannot clear interrupted builds: {}", s.message());
   if (auto apps = ctx_.store.ListApps(); apps.ok()) {
     for (const auto& app : *apps) RecoverApp(app);
   }
@@ -592,7 +595,7 @@ void Controller::RecoverApp(const App& app) {
     Result<Instance> started = NotFound("the serving release is gone from disk");
     if (manifest.ok() && manifest->runtime == "swarm") {
       started = RedeployService(app, *release, *manifest);
-    } else if (manifest.ok() && fs::exists(release->path)) {
+    } else if (manifest.ok() && Exists(ctx_.agent, release->path)) {
       started = LaunchInstance(ctx_, app, *release, *manifest, "serving");
     }
     if (started.ok()) {
@@ -633,7 +636,7 @@ void Controller::RecoverApp(const App& app) {
 
 Result<Instance> Controller::RedeployService(const App& app, const Release& release,
                                              const Manifest& manifest) {
-  auto id = ctx_.agent.DeployService(MakeServiceSpec(ctx_, app, release, manifest));
+  auto id = ctx_.agent.DeployService(MakeServiceSpec(app, release, manifest));
   if (!id.ok()) return id.status();
   Instance rec;
   rec.app_id = app.id;
@@ -699,54 +702,22 @@ void Controller::Supervise(const App& app, const Serving& serving) {
   if (!d.ok()) spdlog::error("{}: restart failed: {}", app.name, d.status().message());
 }
 
-// Kills processes an earlier run of this server left behind (build steps, instances that
-// are no longer recorded as live), recognised by the SLIPWAY_HOME marker in their
-// environment. Recorded live instances are left to RecoverApp.
+// Kills processes and removes containers an earlier run left behind (build steps, instances
+// that are no longer recorded as live); recorded live instances are left to RecoverApp.
 void Controller::ReapStrays() {
-  std::set<int> live;
-  if (auto instances = ctx_.store.ListLiveInstances(0); instances.ok()) {
-    for (const auto& i : *instances) live.insert(i.pid);
+  std::vector<int> pids;
+  std::vector<std::string> containers;
+  auto instances = ctx_.store.ListLiveInstances(0);
+  if (!instances.ok()) {  // without the list, everything would look like a stray
+    spdlog::error("not reaping strays: {}", instances.status().message());
+    return;
   }
-  const std::string marker = std::string(kHomeMarker) + "=" + ctx_.paths.data;
-  DIR* dir = opendir("/proc");
-  if (!dir) return;
-  std::set<int> self_tree = {getpid()};
-  while (dirent* e = readdir(dir)) {
-    int pid = std::atoi(e->d_name);
-    if (pid <= 0 || self_tree.count(pid)) continue;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-    std::string var;
-    bool ours = false;
-    while (std::getline(in, var, '\0')) {
-      if (var == marker) {
-        ours = true;
-        break;
-      }
-    }
-    if (!ours) continue;
-    // A recorded instance's children share its marker; keep its whole group.
-    pid_t pgid = getpgid(pid);
-    if (live.count(pid) || live.count(pgid)) continue;
-    spdlog::warn("reaping stray process {} left by an earlier run", pid);
-    kill(pid, SIGKILL);
+  for (const auto& i : *instances) {
+    if (i.pid) pids.push_back(i.pid);
+    if (!i.container_id.empty()) containers.push_back(i.container_id);
   }
-  closedir(dir);
-  ReapStrayContainers();
-}
-
-// Containers labelled with our home that no live instance record owns.
-void Controller::ReapStrayContainers() {
-  auto ids = ctx_.agent.ManagedContainers(ctx_.paths.data);
-  if (!ids.ok()) return;  // no Docker on this node: nothing to reap
-  std::set<std::string> live;
-  if (auto instances = ctx_.store.ListLiveInstances(0); instances.ok()) {
-    for (const auto& i : *instances) live.insert(i.container_id);
-  }
-  for (const auto& id : *ids) {
-    if (live.count(id)) continue;
-    spdlog::warn("removing orphan container {}", id.substr(0, 12));
-    ctx_.agent.StopInstance({0, 0, 0, id}, std::chrono::seconds(5));
-  }
+  auto reaped = ctx_.agent.ReapStrays(pids, containers);
+  if (!reaped.ok()) spdlog::warn("reaping strays: {}", reaped.status().message());
 }
 
 }  // namespace slipway

@@ -103,7 +103,6 @@ class Controller {
   void Recover();
   void RecoverApp(const App& app);
   void ReapStrays();
-  void ReapStrayContainers();
   void SyncLoop();
   void SyncOnce(const std::set<std::int64_t>& busy);
   void Supervise(const App& app, const Serving& serving);

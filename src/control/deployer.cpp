@@ -15,7 +15,6 @@
 #include "obs/metrics.h"
 
 namespace slipway {
-namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 namespace {
@@ -27,6 +26,9 @@ std::string Mib(long long bytes) {
   return fmt::format("{:.1f} MiB", bytes / 1048576.0);
 }
 }  // namespace
+
+// A manifest is a page of YAML; anything near this size is a mistake.
+constexpr std::size_t kMaxManifestBytes = 256u << 10;
 
 Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel,
                    std::optional<GitCredential> credentials)
@@ -52,8 +54,8 @@ std::string Deployer::FetchUrl() const {
 // A build directory that did not become a release (failed, cancelled) is not kept.
 void Deployer::RemoveBuildDir() {
   if (workdir_.empty()) return;
-  std::error_code ec;
-  fs::remove_all(workdir_, ec);
+  if (auto s = ctx_.agent.RemovePath(workdir_); !s.ok())
+    spdlog::warn("deployment {}: cannot remove its build directory: {}", d_.id, s.message());
 }
 
 void Deployer::Emit(Stage stage, const std::string& state, const std::string& text) {
@@ -226,21 +228,22 @@ Status Deployer::Checkout() {
   d_.commit = *sha;
   Save();
   workdir_ = fmt::format("{}/{}-{}", ctx_.paths.builds(app_.name), d_.id, Short(d_.commit));
-  std::error_code ec;
-  fs::remove_all(workdir_, ec);
-  fs::create_directories(ctx_.paths.builds(app_.name), ec);
   auto sink = [this](os::OutputStream, std::string_view line) {
     ctx_.events.Append(d_.id, "checkout", "log", std::string(line), "stderr");
   };
   if (auto s = ctx_.agent.Export(ctx_.paths.cache(app_.name), d_.commit, workdir_, sink); !s.ok())
     return s;
   Emit(Stage::kCheckout, "info", "checked out " + d_.commit);
-  auto manifest = LoadManifest(workdir_ + "/slipway.yaml");
-  if (!manifest.ok()) {
-    if (manifest.status().code() == Code::kNotFound)
+  auto text = ctx_.agent.ReadFile(workdir_ + "/slipway.yaml", kMaxManifestBytes);
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound)
       return Invalid("slipway.yaml: not found at the repository root");
-    return manifest.status();
+    if (text.status().code() == Code::kTooLarge)
+      return Invalid(fmt::format("slipway.yaml: larger than {} bytes", kMaxManifestBytes));
+    return text.status();
   }
+  auto manifest = ParseManifest(*text, "slipway.yaml");
+  if (!manifest.ok()) return manifest.status();
   if (!manifest->app.empty() && manifest->app != app_.name) {
     return Invalid(
         fmt::format("slipway.yaml: manifest is for app '{}', not '{}'", manifest->app, app_.name));
@@ -257,7 +260,6 @@ std::map<std::string, std::string> Deployer::StepEnv() const {
   env["SLIPWAY_APP"] = app_.name;
   env["SLIPWAY_COMMIT"] = d_.commit;
   env["SLIPWAY_DEPLOYMENT_ID"] = std::to_string(d_.id);
-  env[kHomeMarker] = ctx_.paths.data;
   return env;
 }
 
@@ -302,7 +304,9 @@ Status Deployer::MakeRelease() {
     if (!d_.release_id) return Invalid(d_.type + " without a release");
     auto r = ctx_.store.GetRelease(*d_.release_id);
     if (!r.ok()) return r.status();
-    if (r->pruned || !fs::exists(r->path))
+    auto exists = ctx_.agent.PathExists(r->path);
+    if (!exists.ok()) return exists.status();
+    if (r->pruned || !*exists)
       return NotFound(fmt::format("release {} is no longer on disk", r->number));
     auto m = Manifest::FromJson(r->manifest_json);
     if (!m.ok()) return m.status();
@@ -327,13 +331,9 @@ Status Deployer::MakeRelease() {
   release_ = *created;
   std::string dest =
       fmt::format("{}/{}-{}", ctx_.paths.releases(app_.name), release_.number, Short(d_.commit));
-  std::error_code ec;
-  fs::create_directories(ctx_.paths.releases(app_.name), ec);
-  fs::remove_all(dest, ec);
-  fs::rename(workdir_, dest, ec);  // same filesystem: atomic, no copy
-  if (ec) {
+  if (auto s = ctx_.agent.MovePath(workdir_, dest); !s.ok()) {  // atomic, no copy
     (void)ctx_.store.MarkReleasePruned(release_.id);
-    return Unavailable("cannot move the build into " + dest + ": " + ec.message());
+    return s;
   }
   release_.path = dest;
   if (auto s = ctx_.store.SetReleasePath(release_.id, dest); !s.ok()) return s;
@@ -378,7 +378,7 @@ Status Deployer::StartInstance() {
 }
 
 Status Deployer::StartService() {
-  ServiceSpec spec = MakeServiceSpec(ctx_, app_, release_, manifest_);
+  ServiceSpec spec = MakeServiceSpec(app_, release_, manifest_);
   Instance rec;
   rec.app_id = app_.id;
   rec.release_id = release_.id;
@@ -690,16 +690,15 @@ void Deployer::PruneReleases() {
   int kept = 0;
   for (const auto& r : *releases) {
     if (r.id == release_.id || ++kept <= manifest_.keep - 1) continue;
-    std::error_code ec;
-    fs::remove_all(r.path, ec);
+    if (auto s = ctx_.agent.RemovePath(r.path); !s.ok())
+      spdlog::warn("release {} of {}: {}", r.number, app_.name, s.message());
     if (auto m = Manifest::FromJson(r.manifest_json); m.ok() && m->is_image_runtime()) {
       (void)ctx_.agent.RemoveImage(ImageTag(app_.name, r));
     }
     (void)ctx_.store.MarkReleasePruned(r.id);
     Emit(Stage::kDone, "info", fmt::format("pruned release {}", r.number));
   }
-  std::error_code ec;
-  if (!workdir_.empty()) fs::remove_all(workdir_, ec);
+  RemoveBuildDir();
 }
 
 }  // namespace slipway

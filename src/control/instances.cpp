@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <map>
 
 namespace slipway {
@@ -21,24 +20,20 @@ std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int
 
 namespace {
 
-// What every instance of a release sees in its environment. Only host processes carry the
-// SLIPWAY_HOME marker: the reaper scans /proc for it at start, and container processes show
-// up in the host's /proc too, where the marker would get them killed.
-std::map<std::string, std::string> ReleaseEnv(const Context& ctx, const App& app,
-                                              const Release& release, const Manifest& m) {
+// What every instance of a release sees in its environment. (The agent adds its home
+// marker, see agent/agent.h.)
+std::map<std::string, std::string> ReleaseEnv(const App& app, const Release& release,
+                                              const Manifest& m) {
   auto env = m.env;
   env["SLIPWAY_APP"] = app.name;
   env["SLIPWAY_RELEASE"] = std::to_string(release.number);
-  if (m.runtime == "process") env[kHomeMarker] = ctx.paths.data;
   return env;
 }
 
-std::map<std::string, std::string> ReleaseLabels(const Context& ctx, const App& app,
-                                                 const Release& release) {
+std::map<std::string, std::string> ReleaseLabels(const App& app, const Release& release) {
   return {{"slipway.app", app.name},
           {"slipway.release", std::to_string(release.number)},
-          {"slipway.deployment", std::to_string(release.deployment_id)},
-          {"slipway.home", ctx.paths.data}};
+          {"slipway.deployment", std::to_string(release.deployment_id)}};
 }
 
 InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release, const Manifest& m,
@@ -49,7 +44,7 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
   spec.release_id = release.id;
   spec.release_dir = release.path;
   spec.command = m.command;
-  spec.env = ReleaseEnv(ctx, app, release, m);
+  spec.env = ReleaseEnv(app, release, m);
   spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(instance.id);
   spec.port = instance.port;
   spec.log_path = InstanceLogPath(ctx.paths, app.name, instance.id);
@@ -63,7 +58,7 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
     c.cpus = m.cpus;
     c.volumes = m.volumes;
     c.restart = m.restart;
-    c.labels = ReleaseLabels(ctx, app, release);
+    c.labels = ReleaseLabels(app, release);
     c.labels["slipway.instance"] = std::to_string(instance.id);
   }
   return spec;
@@ -83,8 +78,6 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   rec.state = state;
   auto created = ctx.store.CreateInstance(rec);
   if (!created.ok()) return created.status();
-  std::error_code ec;
-  std::filesystem::create_directories(ctx.paths.logs(app.name), ec);
   auto handle = ctx.agent.StartInstance(MakeSpec(ctx, app, release, manifest, *created));
   if (!handle.ok()) {
     created->state = "stopped";
@@ -102,13 +95,12 @@ std::string ServiceName(const std::string& app) {
   return "slipway-" + app;
 }
 
-ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& release,
-                            const Manifest& m) {
+ServiceSpec MakeServiceSpec(const App& app, const Release& release, const Manifest& m) {
   ServiceSpec s;
   s.name = ServiceName(app.name);
   s.image = ImageTag(app.name, release);
-  s.env = ReleaseEnv(ctx, app, release, m);
-  s.labels = ReleaseLabels(ctx, app, release);
+  s.env = ReleaseEnv(app, release, m);
+  s.labels = ReleaseLabels(app, release);
   s.container_port = m.container_port;
   s.replicas = m.replicas;
   s.constraints = m.constraints;

@@ -22,8 +22,7 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
 
 // Service name of a swarm app.
 std::string ServiceName(const std::string& app);
-ServiceSpec MakeServiceSpec(const Context& ctx, const App& app, const Release& release,
-                            const Manifest& m);
+ServiceSpec MakeServiceSpec(const App& app, const Release& release, const Manifest& m);
 
 // Points the app's gateway pool at the service's tasks that are running, meant to run and
 // healthy (each on its own host port). Returns every task, for progress reporting.

@@ -225,4 +225,12 @@ const TrackedOp* OpTracker::Find(const std::string& op_id) const {
   return it == ops_.end() ? nullptr : &it->second;
 }
 
+bool OpTracker::Forget(const std::string& op_id) {
+  auto it = ops_.find(op_id);
+  if (it == ops_.end() || !IsTerminal(it->second.state) || it->second.state == OpState::kGivenUp)
+    return false;
+  ops_.erase(it);
+  return true;
+}
+
 }  // namespace slipway

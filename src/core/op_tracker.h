@@ -150,6 +150,12 @@ class OpTracker {
   // kStalled. Slots freed by give-ups start queued ops ({kSend}) unless the node is lost.
   OpActions Tick(Clock::time_point now);
 
+  // Stops tracking a finished op (succeeded, failed or cancelled), so that a long-lived
+  // tracker does not grow. Given-up ops are kept: a returning node must still be told to stop
+  // them. Later news of a forgotten op is treated as news of an unknown op. Returns whether
+  // it forgot anything.
+  bool Forget(const std::string& op_id);
+
   // The state of `op_id`, or nullopt when unknown.
   std::optional<OpState> State(const std::string& op_id) const;
   // How many tracked ops are in `state`.

@@ -296,7 +296,9 @@ Result<Frame> DecodeAck(const json& j) {
   Reader r(j, "ack");
   Ack a;
   a.op_id = r.Id("op_id");
-  a.seq = r.Uint("seq", 1);
+  a.result = j.contains("result") && r.Bool("result");
+  // seq 0 acks no event: allowed only to ack the result of an op that had none.
+  a.seq = r.Uint("seq", a.result ? 0 : 1);
   return Finish(r, std::move(a));
 }
 
@@ -358,7 +360,9 @@ json ToJson(const Cancel& c) {
   return {{"op_id", c.op_id}};
 }
 json ToJson(const Ack& a) {
-  return {{"op_id", a.op_id}, {"seq", a.seq}};
+  json j = {{"op_id", a.op_id}, {"seq", a.seq}};
+  if (a.result) j["result"] = true;
+  return j;
 }
 json ToJson(const Heartbeat& h) {
   json j = {{"time_ms", h.time_ms}};

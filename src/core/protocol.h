@@ -91,10 +91,12 @@ struct Cancel {
   bool operator==(const Cancel&) const = default;
 };
 
-// cp -> agent: every event of op_id up to seq (>= 1) is stored.
+// cp -> agent: every event of op_id up to seq is stored (seq >= 1, or 0 with result: an op
+// without events); with `result`, its result is stored too and the agent may forget it.
 struct Ack {
   std::string op_id;
   std::uint64_t seq = 0;
+  bool result = false;
   bool operator==(const Ack&) const = default;
 };
 

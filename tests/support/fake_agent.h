@@ -7,7 +7,7 @@
 
 namespace slipway::testing {
 
-class FakeAgent final : public Agent {
+class FakeAgent : public Agent {
  public:
   std::map<std::string, std::string> git_users;  // username → password the git host accepts
   int credential_checks = 0;
@@ -50,7 +50,13 @@ class FakeAgent final : public Agent {
   std::vector<std::string> RecentOutput(const InstanceHandle&, const std::string&, int) override {
     return {};
   }
-  Result<std::vector<std::string>> ManagedContainers(const std::string&) override { return Down(); }
+  Result<int> ReapStrays(const std::vector<int>&, const std::vector<std::string>&) override {
+    return Down();
+  }
+  Result<std::string> ReadFile(const std::string&, std::size_t) override { return Down(); }
+  Status MovePath(const std::string&, const std::string&) override { return Down(); }
+  Status RemovePath(const std::string&) override { return Down(); }
+  Result<bool> PathExists(const std::string&) override { return Down(); }
   ProbeResult Probe(int, const std::string&, std::chrono::milliseconds) override { return {}; }
 
  private:

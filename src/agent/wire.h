@@ -1,0 +1,58 @@
+#pragma once
+// How the Agent's calls travel as protocol ops (docs/PROTOCOL.md, "Op kinds"): JSON forms of
+// the structs they carry, and the mapping between a control plane's paths and a node's.
+//
+// Paths on the wire are relative to the node's data directory. The control plane names node
+// paths as if the node's data directory were its own (Paths in control/context.h); the
+// sending side strips that root (ToWire), the node resolves against its own root (FromWire),
+// refusing anything that would escape it. The local agent shares the control plane's root,
+// so the round trip is the identity there.
+//
+// Conversions from JSON throw nlohmann::json::exception on a mistyped member; callers decode
+// inside their catch-all boundary and answer "invalid args".
+#include <chrono>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/agent.h"
+
+namespace slipway {
+
+void to_json(nlohmann::json& j, const ContainerSpec& v);
+void from_json(const nlohmann::json& j, ContainerSpec& v);
+void to_json(nlohmann::json& j, const InstanceSpec& v);
+void from_json(const nlohmann::json& j, InstanceSpec& v);
+void to_json(nlohmann::json& j, const InstanceHandle& v);
+void from_json(const nlohmann::json& j, InstanceHandle& v);
+void to_json(nlohmann::json& j, const ServiceSpec& v);
+void from_json(const nlohmann::json& j, ServiceSpec& v);
+void to_json(nlohmann::json& j, const ServiceView& v);
+void from_json(const nlohmann::json& j, ServiceView& v);
+void to_json(nlohmann::json& j, const TaskView& v);
+void from_json(const nlohmann::json& j, TaskView& v);
+void to_json(nlohmann::json& j, const ImageRequest& v);
+void from_json(const nlohmann::json& j, ImageRequest& v);
+void to_json(nlohmann::json& j, const ProbeResult& v);
+void from_json(const nlohmann::json& j, ProbeResult& v);
+
+namespace os {
+void to_json(nlohmann::json& j, const RunResult& v);
+void from_json(const nlohmann::json& j, RunResult& v);
+}  // namespace os
+
+namespace wire {
+
+// `path` (under `root`) as the node-relative form sent on the wire. kInvalid when it is not
+// under `root`.
+Result<std::string> ToWire(const std::string& root, const std::string& path);
+// A wire path resolved under the node's `root`. kInvalid for an absolute path, an empty one,
+// or one with a ".." component.
+Result<std::string> FromWire(const std::string& root, const std::string& path);
+
+// A Status carried in a result: the error text plus its code in value.code.
+std::string CodeName(Code code);
+Code CodeFromName(const std::string& name);
+
+}  // namespace wire
+}  // namespace slipway

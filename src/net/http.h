@@ -2,6 +2,7 @@
 // HTTP message types shared by the API server, the clients and the handlers. Beast stays
 // inside net/*.cpp; everything above this layer sees only these plain structs.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,6 +70,44 @@ struct StreamedResponse {
   std::function<StreamChunk(bool idle)> next;
 };
 
+// One accepted WebSocket connection, as the handler that accepted it sees it. Thread-safe.
+// The object owns no I/O resource: it may be kept after the connection (or the server) is
+// gone, and then SendText returns false and Close does nothing.
+class WebSocketPeer {
+ public:
+  virtual ~WebSocketPeer() = default;
+  // Queues one text frame; never blocks. False when the connection is closed, or when more than
+  // max_queued_bytes are waiting (then the connection is closed with 1008: a peer that does not
+  // read is dropped rather than buffered without bound).
+  virtual bool SendText(std::string text) = 0;
+  // Sends a close frame with code and reason (reason truncated to 123 bytes) and ends the
+  // connection. Idempotent. Text queued before is sent first; a code that a close frame may not
+  // carry (RFC 6455 7.4: 1005, 1006, 1015, < 1000, ...) is sent as 1000.
+  virtual void Close(int code, std::string reason) = 0;
+  virtual std::string remote_address() const = 0;
+};
+
+// What a handler returns (in HttpResponse::websocket) to accept a WebSocket upgrade. Empty
+// callbacks are skipped. A callback that throws is logged and the connection is then closed
+// with 1011. Callbacks are made only for a connection whose upgrade succeeded.
+struct WebSocketHandler {
+  // Called once, before any on_text, on a worker thread.
+  std::function<void(std::shared_ptr<WebSocketPeer>)> on_open;
+  // Each received text message, in order, one call at a time per connection, on a worker thread
+  // (blocking allowed, bounded). Messages that arrive after a close was requested are dropped.
+  std::function<void(std::string)> on_text;
+  // Exactly once, after the last on_text, whatever ended the connection (peer close, error, idle
+  // timeout, Close(), server Stop()). code = the close code received (1005 for a close frame
+  // without one); when none was received, the code this server closed with (1001 Stop(),
+  // 1003 binary frame, 1008 send queue full, 1009 message too big, 1011 callback threw, or the
+  // one given to Close()); 1006 when neither.
+  std::function<void(int code)> on_close;
+  std::size_t max_message = 1 << 20;       // larger message: close 1009
+  std::size_t max_queued_bytes = 8 << 20;  // see SendText
+  // The server pings at half of it; no traffic/pong for idle_timeout closes. 0 = no limit.
+  std::chrono::seconds idle_timeout{30};
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -77,6 +116,9 @@ struct HttpResponse {
   // At most one of these is set; see above. Both count against the server's stream cap.
   std::shared_ptr<DeferredResponse> deferred;
   std::shared_ptr<StreamedResponse> streamed;
+  // Set (alone): accept a WebSocket upgrade of this request (see HttpServer). `headers` then
+  // go into the 101 response; status, content_type and body are not used.
+  std::shared_ptr<WebSocketHandler> websocket;
 };
 
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;

@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 #include "net/listen.h"
+#include "net/ws_server.h"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -123,18 +124,25 @@ struct Conn {
   explicit Conn(tcp::socket socket)
       : ex(socket.get_executor()), stream(std::move(socket)), signal(ex) {}
 
+  // Ends the connection: a WebSocket on it is asked to close (close_hook), any other has its
+  // socket closed.
   void Close() {
     closing = true;
     signal.cancel();
-    stream.close();
+    if (close_hook) {
+      close_hook();
+    } else {
+      stream.close();
+    }
   }
 
   const asio::any_io_executor ex;  // the connection's strand
   beast::tcp_stream stream;
-  asio::steady_timer signal;  // parked waits sleep on it; wakes and Close() cancel it
-  bool woken = false;         // a wake arrived since the last poll/next call began
-  bool closing = false;       // the server or the peer ended the connection
-  bool watch_peer = true;     // while parked, a readable socket may mean the peer left
+  asio::steady_timer signal;         // parked waits sleep on it; wakes and Close() cancel it
+  bool woken = false;                // a wake arrived since the last poll/next call began
+  bool closing = false;              // the server or the peer ended the connection
+  bool watch_peer = true;            // while parked, a readable socket may mean the peer left
+  std::function<void()> close_hook;  // set while a WebSocket runs on the connection
 };
 
 // The callback a Notifier gets. It only posts to the connection's strand (it never blocks
@@ -257,6 +265,7 @@ struct Reply {
 struct Incoming {
   HttpRequest request;
   Reply reply;
+  std::optional<ws::UpgradeRequest> upgrade;  // the request as read, when it has an Upgrade header
 };
 
 class HttpServerImpl final : public HttpServer {
@@ -281,6 +290,7 @@ class HttpServerImpl final : public HttpServer {
 
   int port() const override { return port_; }
   int open_streams() const override { return open_streams_.load(); }
+  int open_websockets() const override { return open_websockets_.load(); }
 
   void Start() override {
     if (stopping_ || started_.exchange(true)) return;
@@ -387,14 +397,13 @@ class HttpServerImpl final : public HttpServer {
     auto id = Register(c);
     if (!id) co_return;
     Registration registration(*this, *id);
-    boost::system::error_code ec;
-    auto peer = c->stream.socket().remote_endpoint(ec);
-    std::string remote = ec ? "" : peer.address().to_string();
+    std::string remote = RemoteAddress(*c);
     beast::flat_buffer buffer;
     while (!c->closing) {
       auto in = co_await Read(*c, buffer, remote);
       if (!in || !co_await Serve(c, std::move(*in))) break;
     }
+    boost::system::error_code ec;
     c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
@@ -412,8 +421,10 @@ class HttpServerImpl final : public HttpServer {
     c.stream.expires_never();
     if (!ec) {
       auto& msg = parser.get();
-      co_return Incoming{ToRequest(msg, remote),
-                         Reply{msg.version(), msg.keep_alive(), msg.method() == http::verb::head}};
+      Incoming in{ToRequest(msg, remote),
+                  Reply{msg.version(), msg.keep_alive(), msg.method() == http::verb::head}};
+      if (msg.count(http::field::upgrade) > 0) in.upgrade = parser.release();
+      co_return in;
     }
     co_await Refuse(c, ec);
     co_return std::nullopt;
@@ -455,6 +466,8 @@ class HttpServerImpl final : public HttpServer {
     HttpResponse response = co_await OnWorker(
         std::move(call), ErrorResponse(503, "unavailable", "the server is stopping"));
     if (c->closing) co_return false;
+    if (response.websocket)
+      co_return co_await ServeWebSocket(std::move(c), std::move(response), std::move(in));
     if (response.deferred || response.streamed)
       co_return co_await ServeOpen(std::move(c), std::move(response), in.reply);
     co_return co_await Answer(*c, response, in.reply);
@@ -482,6 +495,56 @@ class HttpServerImpl final : public HttpServer {
       co_return fn();
     };
     return asio::co_spawn(workers_.get_executor(), std::move(job), asio::use_awaitable);
+  }
+
+  // Like OnWorker, for the WebSocket callbacks: `always` runs `fn` even once stopping (for
+  // on_open and on_close, which a connection that got its handshake must get).
+  asio::awaitable<void> RunOnWorker(std::function<void()> fn, bool always) {
+    auto job = [this, fn = std::move(fn), always]() -> asio::awaitable<void> {
+      if (always || !stopping_) fn();
+      co_return;
+    };
+    return asio::co_spawn(workers_.get_executor(), std::move(job), asio::use_awaitable);
+  }
+
+  // A WebSocket upgrade: checked, then one of the max_websockets places, then served until
+  // it closes (the connection never goes back to HTTP). A refusal keeps the connection.
+  asio::awaitable<bool> ServeWebSocket(std::shared_ptr<Conn> c, HttpResponse response,
+                                       Incoming in) {
+    if (response.deferred || response.streamed) {
+      spdlog::error("API handler returned a websocket with a deferred or streamed response");
+      co_return co_await Answer(*c, InternalError(), in.reply);
+    }
+    if (auto refusal = ws::CheckUpgrade(in.upgrade ? &*in.upgrade : nullptr))
+      co_return co_await Answer(*c, Refused(*refusal), in.reply);
+    StreamSlot slot(open_websockets_, options_.max_websockets);
+    if (!slot.held()) co_return co_await Answer(*c, TooManyWebSockets(), in.reply);
+    ws::ServerHooks hooks;
+    hooks.on_worker = [this](std::function<void()> fn, bool always) {
+      return RunOnWorker(std::move(fn), always);
+    };
+    hooks.stop_hook = &c->close_hook;
+    co_await ws::Serve(c->stream, *in.upgrade, response.headers, std::move(response.websocket),
+                       RemoteAddress(*c), std::move(hooks));
+    co_return false;
+  }
+
+  static HttpResponse Refused(const ws::Refusal& refusal) {
+    HttpResponse r = ErrorResponse(refusal.status, refusal.error, refusal.detail);
+    r.headers = refusal.headers;
+    return r;
+  }
+
+  HttpResponse TooManyWebSockets() const {
+    return ErrorResponse(503, "unavailable",
+                         "too many open WebSocket connections (limit " +
+                             std::to_string(options_.max_websockets) + "); try again later");
+  }
+
+  static std::string RemoteAddress(Conn& c) {
+    boost::system::error_code ec;
+    auto peer = c.stream.socket().remote_endpoint(ec);
+    return ec ? "" : peer.address().to_string();
   }
 
   // A long poll or an event stream: it takes one of the max_streams places, or gets 503.
@@ -623,6 +686,7 @@ class HttpServerImpl final : public HttpServer {
   std::atomic<bool> stop_called_{false};
   std::atomic<bool> stopping_{false};  // set under mu_, read anywhere
   std::atomic<int> open_streams_{0};
+  std::atomic<int> open_websockets_{0};
   int port_ = 0;
   int accept_failures_ = 0;  // in a row; accept strand only
   std::mutex mu_;

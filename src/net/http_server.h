@@ -14,6 +14,14 @@
 // (answered, done, write failed, peer gone, Stop()); calls poll/next one at a time per
 // response (never two at once for the same response), on any worker thread. While parked,
 // a peer that closes its end of the connection ends the response (no more calls are made).
+//
+// WebSocket: a handler accepts an upgrade by returning `HttpResponse::websocket` (net/http.h).
+// The server then checks that the request is a valid RFC 6455 upgrade (GET, HTTP/1.1,
+// `Upgrade: websocket`, a Connection with the upgrade token, Sec-WebSocket-Version 13 and a
+// Sec-WebSocket-Key); if not, it answers 426 (or 400) with the usual JSON error body and calls
+// no callback; beyond max_websockets it answers 503. Any other response of the handler (a 401,
+// say) is written as usual and nothing is upgraded. An accepted connection holds no worker
+// between messages; its callbacks run on the worker pool. Binary messages close it with 1003.
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -31,12 +39,13 @@ struct HttpServerOptions {
   std::size_t max_header = 64 << 10;      // larger request heads get 400
   std::chrono::seconds idle_timeout{30};  // per read of a request and per write
   int io_threads = 1;
-  int worker_threads = 16;  // handler, poll and next calls that run at once
-  int max_streams = 256;    // open deferred + streamed responses; more get 503
+  int worker_threads = 16;    // handler, poll and next calls that run at once
+  int max_streams = 256;      // open deferred + streamed responses; more get 503
+  int max_websockets = 1024;  // open WebSocket connections; more get 503 (before the upgrade)
 };
 
 // Thread-safety: every method may be called from any thread except a handler, a poll/next
-// call or a Notifier wake of this server (Stop would wait for itself).
+// call, a WebSocket callback or a Notifier wake of this server (Stop would wait for itself).
 class HttpServer {
  public:
   // Binds the listening socket. Fails with kInvalid for an address that does not parse and
@@ -50,11 +59,14 @@ class HttpServer {
   // Starts accepting on background threads. Returns at once; a second call does nothing.
   virtual void Start() = 0;
   // Closes the listening socket, ends every connection (parked long polls and streams
-  // included, without a response), waits for the handler/poll/next calls already running,
-  // then joins all threads. Idempotent.
+  // included, without a response; WebSockets with a 1001 close frame, given at most a second
+  // to answer, and their on_close called), waits for the handler/poll/next and WebSocket
+  // callbacks already running, then joins all threads. Idempotent.
   virtual void Stop() = 0;
   // Deferred and streamed responses open right now (for metrics); at most max_streams.
   virtual int open_streams() const = 0;
+  // WebSocket connections open right now (for metrics); at most max_websockets.
+  virtual int open_websockets() const = 0;
 };
 
 }  // namespace slipway::net

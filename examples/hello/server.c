@@ -8,7 +8,8 @@
  *   HEALTH_FAIL=1            /health answers 500 from the start
  *   HEALTH_FAIL_AFTER_MS=N   /health answers 500 once N ms have passed since start
  *   CRASH=1                  exits with status 3 at start
- *   BIND=0.0.0.0             listen address (default 127.0.0.1; containers need 0.0.0.0)
+ *   BIND=0.0.0.0             listen address (default $HOST, which slipway sets, else
+ *                            127.0.0.1; containers need 0.0.0.0)
  *   ./server --self-test     runs the app's own checks and exits (0 = pass)
  *   ./server --probe         GET /health on 127.0.0.1:$PORT, exit 0 when 2xx (a container
  *                            HEALTHCHECK for images without a shell or curl)
@@ -159,7 +160,7 @@ int main(int argc, char **argv) {
     return 3;
   }
   const char *port_env = getenv("PORT");
-  const char *bind_env = getenv("BIND");
+  const char *bind_env = getenv("BIND") ? getenv("BIND") : getenv("HOST");
   if (argc > 1 && !strcmp(argv[1], "--probe")) return probe(port_env ? atoi(port_env) : 8000);
   int port = port_env ? atoi(port_env) : 8000;
   health_fail = getenv("HEALTH_FAIL") && !strcmp(getenv("HEALTH_FAIL"), "1");

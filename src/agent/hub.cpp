@@ -40,6 +40,7 @@ struct NodeHub::Node {
   long long clock_skew_ms = 0;
   Clock::time_point last_heard{};
   Clock::time_point last_beat_sent{};
+  Clock::time_point down_since{};  // when the link went away (meaningful while link is null)
 };
 
 NodeHub::NodeHub(Clock& clock, NodeHubOptions options)
@@ -59,6 +60,7 @@ void NodeHub::SetObserver(NodeObserver observer) {
 void NodeHub::Start() {
   std::lock_guard lock(mu_);
   if (ticker_.joinable() || stopping_) return;
+  started_ = clock_.Now();
   ticker_ = std::thread([this] {
     try {
       Tick();
@@ -83,8 +85,8 @@ void NodeHub::Stop() {
   if (ticker_.joinable()) ticker_.join();
 }
 
-std::shared_ptr<NodeHub::Session> NodeHub::Accept(std::shared_ptr<NodeLink> link) {
-  return std::make_shared<Session>(*this, std::move(link));
+std::shared_ptr<NodeHub::Session> NodeHub::Accept(std::shared_ptr<NodeLink> link, bool local) {
+  return std::make_shared<Session>(*this, std::move(link), local);
 }
 
 // ---- frames from nodes ------------------------------------------------------------------
@@ -134,6 +136,11 @@ void NodeHub::OnText(Session& session, const std::string& text) {
 }
 
 void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
+  if ((hello.node == "local") != session.local_) {
+    session.link_->Close(4003, session.local_ ? "the local node must be named local"
+                                              : "the node name 'local' is reserved");
+    return;
+  }
   NodeView view;
   {
     std::lock_guard lock(mu_);
@@ -152,7 +159,7 @@ void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
     n.link = session.link_;
     n.session = &session;
     n.hello = hello;
-    n.address = session.link_->remote_address();
+    n.address = hello.address.empty() ? session.link_->remote_address() : hello.address;
     n.connected_ms = n.last_heard_ms = clock_.WallMillis();
     n.last_heard = clock_.Now();
     session.node_ = hello.node;
@@ -236,6 +243,7 @@ void NodeHub::OnClose(Session& session) {
     Node& n = *it->second;
     n.link.reset();
     n.session = nullptr;
+    n.down_since = clock_.Now();
     Apply(tracker_.NodeLost(n.name, clock_.Now()));
     view = ViewOf(n);
   }
@@ -319,6 +327,9 @@ std::shared_ptr<NodeHub::Pending> NodeHub::Submit(const std::string& node, const
     return p;
   }
   pending_[p->op_id] = p;
+  // Nothing is sent to a node without a link: the op queues until it (re)connects.
+  auto it = nodes_.find(node);
+  if (it == nodes_.end() || !it->second->link) Apply(tracker_.NodeLost(node, clock_.Now()));
   Apply(tracker_.Submit(p->op_id, node, clock_.Now()));
   return p;
 }
@@ -352,6 +363,7 @@ Result<json> NodeHub::Wait(Pending& p, const OpSink& sink, const std::atomic<boo
       lock.lock();
     }
     if (p.result) return std::move(*p.result);
+    if (NodeGone(p)) return Unavailable("node " + p.node + " lost");
     if (cancel && cancel->load() && !cancel_sent) {
       cancel_sent = true;
       auto state = tracker_.State(p.op_id);
@@ -360,6 +372,19 @@ Result<json> NodeHub::Wait(Pending& p, const OpSink& sink, const std::atomic<boo
     }
     p.cv.wait_for(lock, milliseconds(50));
   }
+}
+
+// A call to a node that has been away for a whole lease (or was never seen for as long since
+// the hub started) fails at once rather than waiting for it: the op was never sent (queued),
+// or its own lease will end it anyway. Drops the op from the tracker when it gives up.
+bool NodeHub::NodeGone(Pending& p) {
+  auto it = nodes_.find(p.node);
+  if (it != nodes_.end() && it->second->link) return false;
+  auto since = it != nodes_.end() ? it->second->down_since : started_;
+  if (clock_.Now() < since + options_.op_lease) return false;
+  auto state = tracker_.State(p.op_id);
+  if (state == OpState::kQueued) Apply(tracker_.Cancel(p.op_id, clock_.Now()));
+  return !state || *state == OpState::kQueued;
 }
 
 Agent& NodeHub::AgentFor(const std::string& node) {

@@ -93,7 +93,8 @@ class NodeHub {
 
   // A new authenticated link. Feed it every received text in order and OnClose once at the
   // end; the first text must be a hello. `advertise` overrides the node's address when set.
-  std::shared_ptr<Session> Accept(std::shared_ptr<NodeLink> link);
+  // Only the server's own in-process node may take the name "local" (`local`).
+  std::shared_ptr<Session> Accept(std::shared_ptr<NodeLink> link, bool local = false);
 
   // Runs one op on `node` and waits for its result (see the file comment). `cancel` may be
   // null. Output events go to `sink` on this thread. The Status of a failed op keeps its
@@ -133,6 +134,7 @@ class NodeHub {
   std::shared_ptr<Pending> Submit(const std::string& node, const std::string& kind,
                                   nlohmann::json args, std::chrono::milliseconds deadline);
   Result<nlohmann::json> Wait(Pending& p, const OpSink& sink, const std::atomic<bool>* cancel);
+  bool NodeGone(Pending& p);
 
   Clock& clock_;
   NodeHubOptions options_;
@@ -143,6 +145,7 @@ class NodeHub {
   std::map<std::string, std::shared_ptr<Pending>> pending_;  // by op id
   std::map<std::string, std::unique_ptr<Agent>> agents_;
   std::uint64_t next_op_ = 1;
+  Clock::time_point started_{};
   bool stopping_ = false;
   std::condition_variable tick_cv_;
   std::thread ticker_;
@@ -150,7 +153,8 @@ class NodeHub {
 
 class NodeHub::Session {
  public:
-  Session(NodeHub& hub, std::shared_ptr<NodeLink> link) : hub_(hub), link_(std::move(link)) {}
+  Session(NodeHub& hub, std::shared_ptr<NodeLink> link, bool local)
+      : hub_(hub), link_(std::move(link)), local_(local) {}
   // One received text frame, in order. Never throws.
   void OnText(const std::string& text) { hub_.OnText(*this, text); }
   // The link ended. Idempotent.
@@ -161,6 +165,7 @@ class NodeHub::Session {
   NodeHub& hub_;
   std::shared_ptr<NodeLink> link_;
   std::string node_;  // set by the hello
+  bool local_ = false;
   bool closed_ = false;
 };
 

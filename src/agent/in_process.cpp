@@ -62,7 +62,7 @@ class Node final : public InProcessNode {
                   {o.data_dir, "", 4096, 64u << 20, std::chrono::seconds(2)}),
         client_(executor_, MakeHello(o)),
         pipe_(std::make_shared<Pipe>()),
-        session_(hub.Accept(pipe_)) {
+        session_(hub.Accept(pipe_, o.name == "local")) {
     thread_ = std::thread([this] { Loop(); });
   }
 

@@ -160,7 +160,11 @@ Actor Call::actor() const {
 }
 
 Api::Api(ApiDeps deps, Listener listener)
-    : ctx_(deps.ctx), controller_(deps.controller), auth_(deps.auth), listener_(listener) {
+    : ctx_(deps.ctx),
+      controller_(deps.controller),
+      auth_(deps.auth),
+      nodes_(deps.nodes),
+      listener_(listener) {
   obs::Metrics::Global().Describe("slipway_api_request_duration_seconds", "histogram",
                                   "API request duration by route and status.");
 }
@@ -187,6 +191,11 @@ HttpResponse Api::Dispatch(HttpRequest& req, std::string& route) {
     route = "/hooks";
     if (req.method != "POST") return Error(405, "method_not_allowed", "webhooks are POSTed");
     return Hook(req, parts[1], parts[2]);
+  }
+  if (parts.size() == 2 && parts[0] == "ws" && parts[1] == "agent" &&
+      listener_ == Listener::kFull) {
+    route = "/ws/agent";
+    return AgentSocket(req);
   }
   if (parts.size() == 1 && parts[0] == "metrics" && listener_ != Listener::kHooks) {
     route = "/metrics";

@@ -9,6 +9,7 @@
 #include "control/auth_service.h"
 #include "control/context.h"
 #include "control/controller.h"
+#include "control/node_registry.h"
 #include "net/http.h"
 
 namespace slipway {
@@ -17,6 +18,7 @@ struct ApiDeps {
   Context& ctx;
   Controller& controller;
   AuthService& auth;
+  NodeRegistry& nodes;
 };
 
 // What one listener serves.

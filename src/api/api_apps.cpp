@@ -91,9 +91,19 @@ HttpResponse Api::CreateDeployment(Call& c) {
   if (!body.ok()) return Error(body.status());
   auto ref = StringField(*body, "ref", false);
   if (!ref.ok()) return Error(ref.status());
+  std::vector<std::string> nodes;
+  if (body->contains("nodes")) {
+    const json& n = (*body)["nodes"];
+    if (!n.is_array() || n.size() > 32)
+      return Error(400, "invalid", "nodes: expected a list of at most 32 node labels");
+    for (const auto& l : n) {
+      if (!l.is_string()) return Error(400, "invalid", "nodes: each label must be a string");
+      nodes.push_back(l.get<std::string>());
+    }
+  }
   Actor actor = c.actor();
   actor.git = auth_.GitCredentialsFor(c.principal);
-  auto d = controller_.Deploy(c.params[0], *ref, actor);
+  auto d = controller_.Deploy(c.params[0], *ref, actor, "manual", "", nullptr, nodes);
   if (!d.ok()) return Error(d.status());
   return Json(201, ToJson(*d));
 }

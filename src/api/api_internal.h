@@ -83,6 +83,12 @@ class Api {
   HttpResponse DeleteUser(Call& c);
   HttpResponse Audit(Call& c);
   HttpResponse ListRoutes(Call& c);
+  // nodes and their enrollment tokens (api_nodes.cpp)
+  HttpResponse ListNodes(Call& c);
+  HttpResponse ShowNode(Call& c);
+  HttpResponse DrainNode(Call& c);
+  HttpResponse RemoveNode(Call& c);
+  HttpResponse CreateNodeToken(Call& c);
 
  private:
   HttpResponse Dispatch(HttpRequest& req, std::string& route);
@@ -98,10 +104,13 @@ class Api {
   Result<Deployment> FindDeployment(const std::string& id_text);
   HttpResponse EventsPage(std::int64_t id, std::int64_t after, std::int64_t limit, bool* ready);
   HttpResponse Lifecycle(Call& c, const std::string& verb);
+  // GET /ws/agent: an agent's WebSocket, after its enrollment token (api_agent.cpp).
+  HttpResponse AgentSocket(HttpRequest& req);
 
   Context& ctx_;
   Controller& controller_;
   AuthService& auth_;
+  NodeRegistry& nodes_;
   Listener listener_;
 };
 

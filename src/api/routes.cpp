@@ -37,6 +37,11 @@ const std::vector<Route>& Routes() {
       {"DELETE", "/api/v1/users/{user}", P::kManageUsers, &Api::DeleteUser},
       {"GET", "/api/v1/audit", P::kViewAudit, &Api::Audit},
       {"GET", "/api/v1/routes", P::kRead, &Api::ListRoutes},
+      {"GET", "/api/v1/nodes", P::kRead, &Api::ListNodes},
+      {"POST", "/api/v1/nodes/tokens", P::kManageUsers, &Api::CreateNodeToken},
+      {"GET", "/api/v1/nodes/{node}", P::kRead, &Api::ShowNode},
+      {"POST", "/api/v1/nodes/{node}/drain", P::kManageUsers, &Api::DrainNode},
+      {"DELETE", "/api/v1/nodes/{node}", P::kManageUsers, &Api::RemoveNode},
   };
   return kRoutes;
 }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "app/agent_main.h"
 #include "app/gateway_main.h"
 #include "app/server.h"
 #include "cli/commands.h"
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
                   "Extra gateway port HOST:PORT=SET serving the routes of one route set");
   srv->add_option("--gateway-access-log", server.gateway_access_log,
                   "Append a JSON line per gateway request to this file");
+  srv->add_option("--node-lease", server.node_lease,
+                  "How long work on a silent node lives before it fails (60s)");
   srv->callback([&] { run_server = true; });
 
   slipway::GatewayOptions gateway;
@@ -69,8 +72,27 @@ int main(int argc, char** argv) {
   gw->add_option("--log-level", gateway.log_level, "trace|debug|info|warn|error");
   gw->callback([&] { run_gateway = true; });
 
+  slipway::AgentOptions agent;
+  bool run_agent = false;
+  auto* ag =
+      app.add_subcommand("agent", "Run a node: dial the control plane and run its work here");
+  ag->add_option("--server", agent.server, "Control plane: ws://HOST:PORT/ws/agent (or wss://)")
+      ->required();
+  ag->add_option("--token", agent.token, "Enrollment token (or SLIPWAY_AGENT_TOKEN)");
+  ag->add_option("--name", agent.name, "Node name")->required();
+  ag->add_option("--labels", agent.labels, "Comma-separated labels: alpha,region=eu");
+  ag->add_option("--data", agent.data_dir, "Data directory (mirrors, builds, releases, logs)")
+      ->required();
+  ag->add_option("--advertise", agent.advertise,
+                 "Address the gateway reaches this node's instances at (default: as seen)");
+  ag->add_option("--repos", agent.repos, "repos.yaml: repository names on this node");
+  ag->add_option("--ca-file", agent.ca_file, "wss: CA bundle to verify the control plane with");
+  ag->add_option("--log-level", agent.log_level, "trace|debug|info|warn|error");
+  ag->callback([&] { run_agent = true; });
+
   int exit_code = 0;
   slipway::cli::RegisterCommands(app, global, &exit_code);
+  slipway::cli::AddNodesCommands(app, global, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -85,5 +107,6 @@ int main(int argc, char** argv) {
   }
   if (run_server) return slipway::RunServer(server);
   if (run_gateway) return slipway::RunGateway(gateway);
+  if (run_agent) return slipway::RunAgent(agent);
   return exit_code;
 }

@@ -15,10 +15,12 @@
 #include "api/api.h"
 #include "control/auth_service.h"
 #include "control/controller.h"
+#include "control/node_registry.h"
 #include "crypto/secret_box.h"
 #include "gateway/proxy.h"
 #include "gateway/route_file.h"
 #include "git/git.h"
+#include "manifest/manifest.h"
 #include "net/http_server.h"
 #include "obs/log.h"
 #include "store/sqlite_store.h"
@@ -125,11 +127,21 @@ int RunServer(const ServerOptions& options) {
   auto term = (*store)->NextTerm();
   if (!term.ok())
     return StartupError("cannot raise the control plane's term: " + term.status().message());
+  std::chrono::milliseconds lease{};
+  if (!ParseDuration(options.node_lease, lease) || lease < std::chrono::seconds(2) ||
+      lease > std::chrono::hours(24))
+    return StartupError("--node-lease must be a duration from 2s to 24h, not '" +
+                        options.node_lease + "'");
   NodeHubOptions hub_options;
   hub_options.root = paths->data;
   hub_options.term = *term;
+  hub_options.op_lease = lease;
+  hub_options.heartbeat = std::min<std::chrono::milliseconds>(lease / 8, std::chrono::seconds(5));
+  hub_options.silence = hub_options.heartbeat * 3;
   NodeHub hub(clock, hub_options);
   hub.Start();
+  NodeRegistry registry(**store, hub, clock);  // records nodes as they come and go
+  registry.Attach();
   // The server's own node speaks the agent protocol too, over an in-process pipe.
   auto local = InProcessNode::Start(hub, {"local", {}, paths->data, paths->askpass()});
   if (!local->WaitWelcomed(std::chrono::seconds(10)))
@@ -138,7 +150,7 @@ int RunServer(const ServerOptions& options) {
   gateway::Router router;
   EventLog events(**store);
   ServingState serving;
-  Context ctx{**store, agent, router, clock, events, serving, *paths};
+  Context ctx{**store, agent, router, clock, events, serving, *paths, &hub};
 
   AuthOptions auth_options;
   auth_options.login_repo = options.login_repo;
@@ -162,7 +174,7 @@ int RunServer(const ServerOptions& options) {
   if (!proxy.ok()) return StartupError(proxy.status().message());
 
   Controller controller(ctx, {options.max_concurrent});
-  ApiDeps deps{ctx, controller, auth};
+  ApiDeps deps{ctx, controller, auth, registry};
   net::HttpServerOptions api;
   api.address = api_host;
   api.port = api_port;

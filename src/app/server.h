@@ -20,6 +20,9 @@ struct ServerOptions {
   int max_streams = 256;                    // open event streams and long polls
   std::vector<std::string> gateway_listen;  // extra gateway ports: HOST:PORT=SET
   std::string gateway_access_log;           // JSON-lines access log ("" = none)
+  // How long an op on a silent node lives before it fails "node <name> lost" (heartbeats
+  // every lease/8, at most 5 s; a link silent for 3 heartbeats is closed).
+  std::string node_lease = "60s";
 };
 
 // Wires store, agent, gateway, controller and API, recovers from the previous run, and

@@ -223,11 +223,25 @@ void AddDeploy(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto detach = std::make_shared<bool>(false);
   deploy->add_option("app", *name)->required();
   deploy->add_option("--ref", *ref, "Branch, tag or commit (default: the app's branch)");
+  auto nodes = std::make_shared<std::string>();
   deploy->add_flag("--detach,-d", *detach, "Queue and return without following");
+  deploy->add_option("--nodes", *nodes,
+                     "Run on the nodes carrying these labels (comma-separated), whatever the "
+                     "manifest's nodes: says");
   deploy->callback([=, &g] {
     auto c = Client(g, *exit_code);
     if (!c) return;
-    auto r = c->Call("POST", "/api/v1/apps/" + *name + "/deployments", json{{"ref", *ref}});
+    json body = {{"ref", *ref}};
+    if (!nodes->empty()) {
+      json labels = json::array();
+      for (std::size_t start = 0; start <= nodes->size();) {
+        auto comma = std::min(nodes->find(',', start), nodes->size());
+        labels.push_back(nodes->substr(start, comma - start));
+        start = comma + 1;
+      }
+      body["nodes"] = labels;
+    }
+    auto r = c->Call("POST", "/api/v1/apps/" + *name + "/deployments", body);
     if (!r.ok()) {
       *exit_code = Fail(r.status().message());
       return;

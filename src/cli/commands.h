@@ -26,6 +26,8 @@ void RegisterCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 void AddAuthCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 // pause, resume, maintenance (gateway_commands.cpp).
 void AddGatewayCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+// nodes token create, list, show, drain, remove (nodes_commands.cpp).
+void AddNodesCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 
 class ApiClient;
 // The API client for the resolved server and token (see cli/config.h); on a bad URL sets

@@ -144,6 +144,25 @@ Result<Principal> AuthService::FromToken(const std::string& token) {
   return p;
 }
 
+Result<ApiToken> AuthService::AuthenticateNode(const std::string& bearer) {
+  if (bearer.empty())
+    return Status(Code::kUnauthorized,
+                  "an enrollment token is required (slipway nodes token create)");
+  auto t = store_.FindTokenByHash(crypto::Sha256Hex(bearer));
+  if (!t.ok()) {
+    if (t.status().code() == Code::kNotFound) return Status(Code::kUnauthorized, "invalid token");
+    return t.status();
+  }
+  long long now = clock_.WallMillis();
+  if (t->revoked_ms) return Status(Code::kUnauthorized, "token '" + t->name + "' was revoked");
+  if (t->expires_ms && t->expires_ms <= now)
+    return Status(Code::kUnauthorized, "token '" + t->name + "' has expired");
+  if (t->kind != "node") return Status(Code::kUnauthorized, "not an enrollment token");
+  if (now - t->last_used_ms > std::chrono::milliseconds(kTouchEvery).count())
+    (void)store_.TouchToken(t->id, now);
+  return *t;
+}
+
 Result<Principal> AuthService::FromSession(const std::string& token, bool via_cookie) {
   std::string hash = crypto::Sha256Hex(token);
   auto s = store_.GetSession(hash);

@@ -62,6 +62,9 @@ class AuthService {
   // A bearer value (API token or session id) or a session cookie → the principal.
   // kUnauthorized with the reason (unknown, expired, revoked) otherwise.
   Result<Principal> Authenticate(const std::string& bearer, const std::string& cookie);
+  // An agent's enrollment token (kind "node") → its record. kUnauthorized with the reason
+  // (unknown, expired, revoked, not an enrollment token) otherwise.
+  Result<ApiToken> AuthenticateNode(const std::string& bearer);
   // The CSRF token that belongs to a session id.
   static std::string CsrfFor(const std::string& session_token);
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/agent.h"
+#include "agent/hub.h"
 #include "control/event_log.h"
 #include "core/clock.h"
 #include "gateway/router.h"
@@ -52,14 +53,38 @@ class ServingState {
   std::map<std::int64_t, Serving> serving_;
 };
 
+// The name of the server's own (in-process) node.
+constexpr const char* kLocalNode = "local";
+
 struct Context {
   Store& store;
-  Agent& agent;
+  Agent& agent;  // the local node
   gateway::Router& router;
   Clock& clock;
   EventLog& events;
   ServingState& serving;
   Paths paths;
+  NodeHub* hub = nullptr;  // null when only the local node exists (unit tests)
+
+  // The Agent of `node` ("" and "local" are the local node).
+  Agent& On(const std::string& node) const {
+    if (!hub || node.empty() || node == kLocalNode) return agent;
+    return hub->AgentFor(node);
+  }
+  // Where the gateway reaches `node`'s instances: its address while connected, else the one
+  // recorded when it last was; "" when unknown.
+  std::string AddressOf(const std::string& node) const {
+    if (!hub || node.empty() || node == kLocalNode) return "127.0.0.1";
+    if (auto v = hub->Get(node); v && !v->address.empty()) return v->address;
+    auto rec = store.GetNode(node);
+    return rec.ok() ? rec->address : "";
+  }
+  // Whether `node` can be asked right now (the local node always can).
+  bool Reachable(const std::string& node) const {
+    if (!hub || node.empty() || node == kLocalNode) return true;
+    auto v = hub->Get(node);
+    return v && v->connected;
+  }
 };
 
 }  // namespace slipway

@@ -127,23 +127,30 @@ Status Controller::DeleteApp(const std::string& name, const Actor& actor) {
     ctx_.router.Gate(name)->Resume();
   }
   if (auto serving = ctx_.serving.Get(app->id)) {
-    ctx_.agent.StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
+    ctx_.On(serving->instance.node)
+        .StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
     ctx_.serving.Set(app->id, std::nullopt);
   }
+  std::set<std::string> nodes = {kLocalNode};
+  if (auto releases = ctx_.store.ListReleases(app->id, true); releases.ok())
+    for (const auto& r : *releases) nodes.insert(r.node);
   if (auto s = ctx_.store.DeleteApp(app->id); !s.ok()) return s;
-  for (const auto& dir : {ctx_.paths.releases(name), ctx_.paths.builds(name),
-                          ctx_.paths.cache(name), ctx_.paths.logs(name)}) {
-    if (auto s = ctx_.agent.RemovePath(dir); !s.ok()) spdlog::warn("app {}: {}", name, s.message());
-  }
+  for (const auto& node : nodes) RemoveAppFiles(node, name);
   Audit(actor, "app.delete", "app/" + name, name);
   return Status::Ok();
 }
 
 Result<Deployment> Controller::Deploy(const std::string& app_name, const std::string& ref,
                                       const Actor& actor, const std::string& type,
-                                      const std::string& commit, const WebhookDelivery* delivery) {
+                                      const std::string& commit, const WebhookDelivery* delivery,
+                                      const std::vector<std::string>& nodes) {
   if (!ref.empty()) {
     if (auto s = git::ValidateRef(ref); !s.ok()) return Invalid("ref: " + s.message());
+  }
+  if (nodes.size() > 32) return Invalid("nodes: at most 32 labels");
+  for (const auto& l : nodes) {
+    if (l.empty() || l.size() > 64 || l.find_first_of(" \t\r\n\"'\\,") != std::string::npos)
+      return Invalid("nodes: a label is 1..64 characters without spaces, quotes or commas");
   }
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
@@ -156,6 +163,10 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   d.commit = commit;
   d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
   auto q = Enqueue(std::move(d), delivery, actor.git);
+  if (q.ok() && !nodes.empty()) {
+    std::lock_guard lock(mu_);
+    placements_[q->id] = nodes;
+  }
   if (q.ok()) {
     Audit(actor, "deployment.create", "deployment/" + std::to_string(q->id), app_name,
           json{{"ref", q->ref}, {"type", type}, {"commit", commit}}.dump());
@@ -225,7 +236,8 @@ Status Controller::StopApp(const std::string& app_name, const Actor& actor) {
   if (!serving) return Conflict("app '" + app_name + "' is not running");
   ctx_.router.Switch(app_name, nullptr);
   ctx_.serving.Set(app->id, std::nullopt);
-  ctx_.agent.StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
+  ctx_.On(serving->instance.node)
+      .StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
   Instance stopped = serving->instance;
   stopped.state = "stopped";
   (void)ctx_.store.UpdateInstance(stopped);
@@ -344,6 +356,7 @@ Result<Deployment> Controller::Enqueue(Deployment d, const WebhookDelivery* deli
     }
     queued_app_.erase(*it);
     fetch_credentials_.erase(*it);
+    placements_.erase(*it);
     it = queue_.erase(it);
   }
   queue_.push_back(created->id);
@@ -363,6 +376,7 @@ Status Controller::Cancel(std::int64_t id, const Actor& actor) {
     queue_.erase(std::find(queue_.begin(), queue_.end(), id));
     queued_app_.erase(id);
     fetch_credentials_.erase(id);
+    placements_.erase(id);
     d->status = DeployStatus::kCancelled;
     d->error = "cancelled by " + actor.name;
     d->completed_ms = ctx_.clock.WallMillis();
@@ -381,6 +395,7 @@ void Controller::WorkerLoop() {
     std::int64_t app_id = 0;
     std::shared_ptr<std::atomic<bool>> cancel;
     std::optional<GitCredential> credentials;
+    std::vector<std::string> placement;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] {
@@ -403,8 +418,12 @@ void Controller::WorkerLoop() {
         credentials = c->second;
         fetch_credentials_.erase(c);
       }
+      if (auto p = placements_.find(id); p != placements_.end()) {
+        placement = std::move(p->second);
+        placements_.erase(p);
+      }
     }
-    RunDeployment(id, *cancel, credentials);
+    RunDeployment(id, *cancel, credentials, placement);
     {
       std::lock_guard lock(mu_);
       busy_apps_.erase(app_id);
@@ -418,11 +437,12 @@ void Controller::WorkerLoop() {
 // One deployment on a worker thread. Nothing it throws may end the process (the gateway lives
 // in it too): an exception fails that deployment with its message.
 void Controller::RunDeployment(std::int64_t id, const std::atomic<bool>& cancel,
-                               const std::optional<GitCredential>& credentials) {
+                               const std::optional<GitCredential>& credentials,
+                               const std::vector<std::string>& placement) {
   try {
     auto d = ctx_.store.GetDeployment(id);
     if (d.ok() && d->status == DeployStatus::kQueued) {
-      Deployer deployer(ctx_, *d, cancel, credentials);
+      Deployer deployer(ctx_, *d, cancel, credentials, placement);
       deployer.Run();
     }
   } catch (const std::exception& e) {
@@ -563,6 +583,19 @@ void Controller::Recover() {
   }
 }
 
+// The app's files on `node`; a node that is not connected keeps them (and is told nothing).
+void Controller::RemoveAppFiles(const std::string& node, const std::string& app) {
+  if (!ctx_.Reachable(node)) {
+    spdlog::warn("app {}: node {} is not connected; its files stay there", app, node);
+    return;
+  }
+  for (const auto& dir : {ctx_.paths.releases(app), ctx_.paths.builds(app), ctx_.paths.cache(app),
+                          ctx_.paths.logs(app)}) {
+    if (auto s = ctx_.On(node).RemovePath(dir); !s.ok())
+      spdlog::warn("app {} on node {}: {}", app, node, s.message());
+  }
+}
+
 void Controller::RecoverApp(const App& app) {
   // The gate holds (or answers 503) before the route appears. A max outside 1s..1h can only
   // come from a hand-edited database: the default is used instead.
@@ -577,11 +610,15 @@ void Controller::RecoverApp(const App& app) {
     for (auto inst : *instances) {
       InstanceHandle h = HandleOf(inst);
       bool current = app.current_release_id && inst.release_id == *app.current_release_id;
-      if (current && !adopted && ctx_.agent.IsRunning(h)) {
+      // A remote node reconnects after the control plane restarts: its instance is trusted
+      // until the supervisor can ask (a dead one is then restarted there).
+      bool reachable = ctx_.Reachable(inst.node);
+      if (current && !adopted && (!reachable || ctx_.On(inst.node).IsRunning(h))) {
         adopted = inst;
         continue;
       }
-      ctx_.agent.StopInstance(h, std::chrono::seconds(5));
+      if (!reachable) continue;  // stopped when the node is back (supervision)
+      ctx_.On(inst.node).StopInstance(h, std::chrono::seconds(5));
       inst.state = "stopped";
       (void)ctx_.store.UpdateInstance(inst);
     }
@@ -595,15 +632,18 @@ void Controller::RecoverApp(const App& app) {
     Result<Instance> started = NotFound("the serving release is gone from disk");
     if (manifest.ok() && manifest->runtime == "swarm") {
       started = RedeployService(app, *release, *manifest);
-    } else if (manifest.ok() && Exists(ctx_.agent, release->path)) {
+    } else if (manifest.ok() && !ctx_.Reachable(release->node)) {
+      started = Unavailable("node " + release->node + " is not connected");
+    } else if (manifest.ok() && Exists(ctx_.On(release->node), release->path)) {
       started = LaunchInstance(ctx_, app, *release, *manifest, "serving");
     }
     if (started.ok()) {
       auto deadline = ctx_.clock.Now() + manifest->health_timeout;
       auto h = HandleOf(*started);
-      while (ctx_.clock.Now() < deadline && ctx_.agent.IsRunning(h) &&
-             !ctx_.agent.Probe(h.port, manifest->health_path, std::chrono::milliseconds(1000))
-                  .healthy()) {
+      Agent& agent = ctx_.On(started->node);
+      while (
+          ctx_.clock.Now() < deadline && agent.IsRunning(h) &&
+          !agent.Probe(h.port, manifest->health_path, std::chrono::milliseconds(1000)).healthy()) {
         ctx_.clock.SleepFor(std::chrono::milliseconds(20));
       }
       adopted = *started;
@@ -623,8 +663,14 @@ void Controller::RecoverApp(const App& app) {
     return;
   }
   if (adopted) {
-    auto target = std::make_shared<gateway::Target>(fmt::format("{}-i{}", app.name, adopted->id),
-                                                    "127.0.0.1", adopted->port);
+    auto made = TargetOf(ctx_, fmt::format("{}-i{}", app.name, adopted->id), *adopted);
+    if (!made.ok()) {
+      spdlog::error("{}: cannot route to instance {}: {}", app.name, adopted->id,
+                    made.status().message());
+      RouteApp(app);
+      return;
+    }
+    auto target = *made;
     adopted->state = "serving";
     (void)ctx_.store.UpdateInstance(*adopted);
     ctx_.serving.Set(app.id, Serving{*adopted, target});
@@ -683,7 +729,9 @@ void Controller::SyncOnce(const std::set<std::int64_t>& busy) {
 // exponential backoff (1 s doubling to 60 s) so an app that crashes at once does not spin.
 // (Containers have Docker's restart policy; Swarm restarts its own tasks.)
 void Controller::Supervise(const App& app, const Serving& serving) {
-  if (ctx_.agent.IsRunning(HandleOf(serving.instance))) {
+  const std::string& node = serving.instance.node;
+  if (!ctx_.Reachable(node)) return;  // asked again once the node is back
+  if (ctx_.On(node).IsRunning(HandleOf(serving.instance))) {
     if (auto it = restarts_.find(app.id);
         it != restarts_.end() && ctx_.clock.Now() > it->second.next + std::chrono::minutes(5)) {
       restarts_.erase(it);  // stable for a while: forget the crash history
@@ -713,6 +761,7 @@ void Controller::ReapStrays() {
     return;
   }
   for (const auto& i : *instances) {
+    if (i.node != kLocalNode) continue;  // each node reaps its own
     if (i.pid) pids.push_back(i.pid);
     if (!i.container_id.empty()) containers.push_back(i.container_id);
   }

@@ -49,9 +49,12 @@ class Controller {
   // Queues a deployment of `ref` (branch, tag or sha; "" = the app's branch). kInvalid for a
   // malformed ref. The actor's git credentials, if any, fetch an app whose repository URL
   // carries none; they stay in memory and are dropped when the deployment ends.
+  // `nodes` (labels, each 1..64 chars without spaces, quotes or commas; kInvalid otherwise)
+  // places it on the nodes carrying them all, whatever the manifest says.
   Result<Deployment> Deploy(const std::string& app, const std::string& ref, const Actor& actor,
                             const std::string& type = "manual", const std::string& commit = "",
-                            const WebhookDelivery* delivery = nullptr);
+                            const WebhookDelivery* delivery = nullptr,
+                            const std::vector<std::string>& nodes = {});
   // Queues a switch back to a retained release: `number` or, when empty, the one before
   // the current. kNotFound when there is no such release on disk.
   Result<Deployment> Rollback(const std::string& app, std::optional<std::int64_t> number,
@@ -94,7 +97,8 @@ class Controller {
                                       const std::string& type);
   void WorkerLoop();
   void RunDeployment(std::int64_t id, const std::atomic<bool>& cancel,
-                     const std::optional<GitCredential>& credentials);
+                     const std::optional<GitCredential>& credentials,
+                     const std::vector<std::string>& placement);
   void FailDeployment(std::int64_t id, const std::string& error);
   void RouteApp(const App& app);
   Result<GatewayState> SetGateway(const std::string& app, const GatewayState& state,
@@ -102,6 +106,7 @@ class Controller {
   void ApplyGate(const std::string& app, const GatewayState& state);
   void Recover();
   void RecoverApp(const App& app);
+  void RemoveAppFiles(const std::string& node, const std::string& app);
   void ReapStrays();
   void SyncLoop();
   void SyncOnce(const std::set<std::int64_t>& busy);
@@ -117,7 +122,8 @@ class Controller {
   std::map<std::int64_t, std::int64_t> queued_app_;  // deployment id → app id
   std::set<std::int64_t> busy_apps_;
   std::map<std::int64_t, std::shared_ptr<std::atomic<bool>>> running_;  // id → cancel flag
-  std::map<std::int64_t, GitCredential> fetch_credentials_;  // deployment id → caller's
+  std::map<std::int64_t, GitCredential> fetch_credentials_;      // deployment id → caller's
+  std::map<std::int64_t, std::vector<std::string>> placements_;  // deployment id → --nodes
   std::mutex apps_mu_;  // serialises app creation, so two clients cannot claim one route
   // Serialises gateway mode changes, so the recorded mode and the router's gate agree.
   std::mutex gate_mu_;

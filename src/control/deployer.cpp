@@ -4,9 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include "control/instances.h"
@@ -31,8 +30,46 @@ std::string Mib(long long bytes) {
 constexpr std::size_t kMaxManifestBytes = 256u << 10;
 
 Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel,
-                   std::optional<GitCredential> credentials)
-    : ctx_(ctx), d_(std::move(deployment)), cancel_(cancel), credentials_(std::move(credentials)) {}
+                   std::optional<GitCredential> credentials, std::vector<std::string> placement)
+    : ctx_(ctx),
+      d_(std::move(deployment)),
+      cancel_(cancel),
+      credentials_(std::move(credentials)),
+      placement_(std::move(placement)) {}
+
+// Chooses the node for `labels`: none = the local node; otherwise the first connected,
+// undrained node (by name) that carries them all.
+Result<std::string> Deployer::NodeFor(const std::vector<std::string>& labels) const {
+  if (labels.empty() || !ctx_.hub) return std::string(kLocalNode);
+  std::set<std::string> drained;
+  if (auto nodes = ctx_.store.ListNodes(); nodes.ok()) {
+    for (const auto& n : *nodes)
+      if (n.drained) drained.insert(n.name);
+  }
+  drained.insert(kLocalNode);  // the server's own node carries no labels
+  auto matching = ctx_.hub->Match(labels, drained);
+  if (matching.empty()) {
+    std::string wanted;
+    for (const auto& l : labels) wanted += (wanted.empty() ? "" : ", ") + l;
+    return Unavailable("no connected node carries the labels [" + wanted + "]");
+  }
+  return matching.front();
+}
+
+// Before the manifest is known: --nodes, else the labels of the release serving now.
+Status Deployer::Place() {
+  std::vector<std::string> labels = placement_;
+  if (labels.empty() && app_.current_release_id) {
+    if (auto r = ctx_.store.GetRelease(*app_.current_release_id); r.ok()) {
+      if (auto m = Manifest::FromJson(r->manifest_json); m.ok()) labels = m->nodes;
+    }
+  }
+  auto node = NodeFor(labels);
+  if (!node.ok()) return node.status();
+  node_ = *node;
+  placed_by_ = labels;
+  return Status::Ok();
+}
 
 // What is left of deploy.timeout: every stage, build and test steps included, ends by then.
 milliseconds Deployer::Remaining() const {
@@ -54,7 +91,7 @@ std::string Deployer::FetchUrl() const {
 // A build directory that did not become a release (failed, cancelled) is not kept.
 void Deployer::RemoveBuildDir() {
   if (workdir_.empty()) return;
-  if (auto s = ctx_.agent.RemovePath(workdir_); !s.ok())
+  if (auto s = agent().RemovePath(workdir_); !s.ok())
     spdlog::warn("deployment {}: cannot remove its build directory: {}", d_.id, s.message());
 }
 
@@ -201,19 +238,22 @@ Status Deployer::RunStage(Stage stage) {
 }
 
 Status Deployer::Fetch() {
-  Emit(Stage::kFetch, "info", "fetching " + git::RedactUrl(app_.repo));
+  if (node_.empty()) {
+    if (auto s = Place(); !s.ok()) return s;
+  }
+  Emit(Stage::kFetch, "info", "fetching " + git::RedactUrl(app_.repo) + " on node " + node_);
   auto sink = [this](os::OutputStream s, std::string_view line) {
     ctx_.events.Append(d_.id, "fetch", "log", std::string(line),
                        s == os::OutputStream::kStderr ? "stderr" : "stdout");
   };
-  return ctx_.agent.Fetch(FetchUrl(), ctx_.paths.cache(app_.name), &cancel_, sink);
+  return agent().Fetch(FetchUrl(), ctx_.paths.cache(app_.name), &cancel_, sink);
 }
 
 // A push deploys its commit only while that commit is the branch's tip: a late or replayed
 // delivery (the delivery id is not signed) must not roll production back to an old commit.
 Status Deployer::CheckPushIsTip(const std::string& sha) {
   if (d_.type != "push" || d_.commit.empty()) return Status::Ok();
-  auto tip = ctx_.agent.Resolve(ctx_.paths.cache(app_.name), "refs/heads/" + d_.ref);
+  auto tip = agent().Resolve(ctx_.paths.cache(app_.name), "refs/heads/" + d_.ref);
   if (!tip.ok()) return tip.status();
   if (*tip == sha) return Status::Ok();
   return Conflict(fmt::format("stale push: {} is no longer the tip of {} (now {}); not deployed",
@@ -221,8 +261,7 @@ Status Deployer::CheckPushIsTip(const std::string& sha) {
 }
 
 Status Deployer::Checkout() {
-  auto sha =
-      ctx_.agent.Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
+  auto sha = agent().Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
   if (!sha.ok()) return sha.status();
   if (auto s = CheckPushIsTip(*sha); !s.ok()) return s;
   d_.commit = *sha;
@@ -231,10 +270,10 @@ Status Deployer::Checkout() {
   auto sink = [this](os::OutputStream, std::string_view line) {
     ctx_.events.Append(d_.id, "checkout", "log", std::string(line), "stderr");
   };
-  if (auto s = ctx_.agent.Export(ctx_.paths.cache(app_.name), d_.commit, workdir_, sink); !s.ok())
+  if (auto s = agent().Export(ctx_.paths.cache(app_.name), d_.commit, workdir_, sink); !s.ok())
     return s;
   Emit(Stage::kCheckout, "info", "checked out " + d_.commit);
-  auto text = ctx_.agent.ReadFile(workdir_ + "/slipway.yaml", kMaxManifestBytes);
+  auto text = agent().ReadFile(workdir_ + "/slipway.yaml", kMaxManifestBytes);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound)
       return Invalid("slipway.yaml: not found at the repository root");
@@ -252,7 +291,28 @@ Status Deployer::Checkout() {
   machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
   d_.config_json = manifest_.SummaryJson();  // the record keeps a summary, not the steps
   Save();
-  return Status::Ok();
+  return FollowManifestPlacement();
+}
+
+// The manifest's nodes: decide where the app runs unless --nodes said otherwise. When the
+// node chosen before the manifest was known does not fit, fetch and check out again on one
+// that does (once: the new placement follows the manifest).
+Status Deployer::FollowManifestPlacement() {
+  if (!placement_.empty() || manifest_.nodes == placed_by_) return Status::Ok();
+  placed_by_ = manifest_.nodes;
+  bool fits = manifest_.nodes.empty() ? node_ == kLocalNode : node_ != kLocalNode;
+  if (fits && node_ != kLocalNode) {
+    auto view = ctx_.hub ? ctx_.hub->Get(node_) : std::nullopt;
+    fits = view && HasLabels(view->labels, manifest_.nodes);
+  }
+  if (fits) return Status::Ok();
+  auto node = NodeFor(manifest_.nodes);
+  if (!node.ok()) return node.status();
+  RemoveBuildDir();
+  Emit(Stage::kCheckout, "info", "slipway.yaml places " + app_.name + " on node " + *node);
+  node_ = *node;
+  if (auto s = Fetch(); !s.ok()) return s;
+  return Checkout();
 }
 
 std::map<std::string, std::string> Deployer::StepEnv() const {
@@ -281,7 +341,7 @@ Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
       ctx_.events.Append(d_.id, stage_name, "log", std::string(line),
                          s == os::OutputStream::kStderr ? "stderr" : "stdout");
     };
-    auto result = ctx_.agent.RunStep(req, sink);
+    auto result = agent().RunStep(req, sink);
     if (!result.ok()) return result.status();
     if (result->cancelled) return {Code::kCancelled, "cancelled"};
     if (result->timed_out) {
@@ -304,7 +364,8 @@ Status Deployer::MakeRelease() {
     if (!d_.release_id) return Invalid(d_.type + " without a release");
     auto r = ctx_.store.GetRelease(*d_.release_id);
     if (!r.ok()) return r.status();
-    auto exists = ctx_.agent.PathExists(r->path);
+    node_ = r->node;
+    auto exists = agent().PathExists(r->path);
     if (!exists.ok()) return exists.status();
     if (r->pruned || !*exists)
       return NotFound(fmt::format("release {} is no longer on disk", r->number));
@@ -325,13 +386,14 @@ Status Deployer::MakeRelease() {
   r.commit = d_.commit;
   r.manifest_json = manifest_.ToJson();
   r.deployment_id = d_.id;
+  r.node = node_;
   r.path = "";  // set once the number is known
   auto created = ctx_.store.CreateRelease(r);
   if (!created.ok()) return created.status();
   release_ = *created;
   std::string dest =
       fmt::format("{}/{}-{}", ctx_.paths.releases(app_.name), release_.number, Short(d_.commit));
-  if (auto s = ctx_.agent.MovePath(workdir_, dest); !s.ok()) {  // atomic, no copy
+  if (auto s = agent().MovePath(workdir_, dest); !s.ok()) {  // atomic, no copy
     (void)ctx_.store.MarkReleasePruned(release_.id);
     return s;
   }
@@ -359,7 +421,7 @@ Status Deployer::PrepareImage() {
   auto sink = [this](os::OutputStream, std::string_view line) {
     ctx_.events.Append(d_.id, "release", "log", std::string(line), "stdout");
   };
-  return ctx_.agent.PrepareImage(req, sink);
+  return agent().PrepareImage(req, sink);
 }
 
 Status Deployer::StartInstance() {
@@ -369,11 +431,11 @@ Status Deployer::StartInstance() {
   new_instance_ = *instance;
   Emit(Stage::kStart, "info",
        new_instance_->container_id.empty()
-           ? fmt::format("started release {} as pid {} on port {}", release_.number,
-                         new_instance_->pid, new_instance_->port)
-           : fmt::format("started container slipway-{}-{} ({}) on 127.0.0.1:{}", app_.name,
+           ? fmt::format("started release {} as pid {} on port {} (node {})", release_.number,
+                         new_instance_->pid, new_instance_->port, node_)
+           : fmt::format("started container slipway-{}-{} ({}) on {}:{} (node {})", app_.name,
                          release_.number, new_instance_->container_id.substr(0, 12),
-                         new_instance_->port));
+                         ctx_.AddressOf(node_), new_instance_->port, node_));
   return Status::Ok();
 }
 
@@ -387,7 +449,7 @@ Status Deployer::StartService() {
   auto created = ctx_.store.CreateInstance(rec);
   if (!created.ok()) return created.status();
   new_instance_ = *created;
-  auto id = ctx_.agent.DeployService(spec);
+  auto id = agent().DeployService(spec);
   if (!id.ok()) {
     new_instance_->state = "stopped";
     (void)ctx_.store.UpdateInstance(*new_instance_);
@@ -407,10 +469,10 @@ Status Deployer::ProbeAll(const std::vector<TaskView>& tasks) {
     // The same set the gateway routes to: a task still starting (or already being replaced)
     // is Swarm's business, not a verify failure.
     if (t.desired != "running" || t.state != "running" || t.port == 0 ||
-        !ctx_.agent.TaskHealthy(t.container_id)) {
+        !agent().TaskHealthy(t.container_id)) {
       continue;
     }
-    auto p = ctx_.agent.Probe(t.port, manifest_.health_path, milliseconds(1000));
+    auto p = agent().Probe(t.port, manifest_.health_path, milliseconds(1000));
     if (!p.healthy()) {
       return {Code::kUnhealthy,
               fmt::format("task {} on port {}: {}", t.id.substr(0, 12), t.port,
@@ -446,10 +508,10 @@ Status Deployer::VerifyService() {
       if (t.desired != "running") continue;
       if (t.image != image)
         ++stale;
-      else if (t.state == "running" && ctx_.agent.TaskHealthy(t.container_id))
+      else if (t.state == "running" && agent().TaskHealthy(t.container_id))
         ++ready;
     }
-    auto svc = ctx_.agent.InspectService(service);
+    auto svc = agent().InspectService(service);
     if (!svc.ok()) return svc.status();
     if (svc->update_state == "rollback_completed" || svc->update_state == "rollback_started") {
       if (svc->update_state == "rollback_completed") {
@@ -477,8 +539,8 @@ Status Deployer::VerifyService() {
 }
 
 void Deployer::EmitLogTail(Stage stage) {
-  auto lines = ctx_.agent.RecentOutput(
-      HandleOf(*new_instance_), InstanceLogPath(ctx_.paths, app_.name, new_instance_->id), 20);
+  auto lines = agent().RecentOutput(HandleOf(*new_instance_),
+                                    InstanceLogPath(ctx_.paths, app_.name, new_instance_->id), 20);
   for (const auto& l : lines) ctx_.events.Append(d_.id, ToString(stage), "log", l, "stderr");
 }
 
@@ -491,11 +553,11 @@ Status Deployer::Verify() {
   // local probe is cheap, and a coarser step would add its own delay to every deploy.
   milliseconds pause(2);
   for (;;) {
-    if (!ctx_.agent.IsRunning(handle)) {
+    if (!agent().IsRunning(handle)) {
       EmitLogTail(Stage::kVerify);
       return {Code::kUnhealthy, "the instance exited before it became healthy"};
     }
-    last = ctx_.agent.Probe(handle.port, manifest_.health_path, milliseconds(1000));
+    last = agent().Probe(handle.port, manifest_.health_path, milliseconds(1000));
     if (last.healthy()) break;
     if (ctx_.clock.Now() >= deadline || cancel_.load()) {
       EmitLogTail(Stage::kVerify);
@@ -510,8 +572,8 @@ Status Deployer::Verify() {
   Emit(Stage::kVerify, "info", fmt::format("{} answered {}", manifest_.health_path, last.status));
   std::vector<long long> latencies;
   for (int i = 0; i < manifest_.probes; ++i) {
-    auto p = ctx_.agent.Probe(handle.port, manifest_.health_path,
-                              std::max(manifest_.max_latency * 10, milliseconds(1000)));
+    auto p = agent().Probe(handle.port, manifest_.health_path,
+                           std::max(manifest_.max_latency * 10, milliseconds(1000)));
     if (!p.healthy()) {
       return {Code::kUnhealthy,
               fmt::format("health probe {} failed: {}", i + 1,
@@ -529,7 +591,7 @@ Status Deployer::Verify() {
                                           median / 1000.0, manifest_.max_latency.count())};
   }
   if (manifest_.max_memory_bytes > 0) {
-    long long rss = ctx_.agent.MemoryBytes(handle);
+    long long rss = agent().MemoryBytes(handle);
     Emit(Stage::kVerify, "info", "resident memory " + Mib(rss));
     if (rss > manifest_.max_memory_bytes) {
       return {Code::kUnhealthy, fmt::format("memory {} is over max_memory {}", Mib(rss),
@@ -556,9 +618,11 @@ Status Deployer::Switch() {
                      release_.number));
     return Status::Ok();
   }
-  new_target_ = std::make_shared<gateway::Target>(
-      fmt::format("{}-r{}-i{}", app_.name, release_.number, new_instance_->id), "127.0.0.1",
-      new_instance_->port);
+  auto target =
+      TargetOf(ctx_, fmt::format("{}-r{}-i{}", app_.name, release_.number, new_instance_->id),
+               *new_instance_);
+  if (!target.ok()) return target.status();
+  new_target_ = *target;
   if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;
   new_instance_->state = "serving";
   (void)ctx_.store.UpdateInstance(*new_instance_);
@@ -587,8 +651,8 @@ Status Deployer::WatchOnce() {
                                  : Status(Code::kUnhealthy, "after the update: " + s.message());
   }
   auto handle = HandleOf(*new_instance_);
-  if (!ctx_.agent.IsRunning(handle)) return {Code::kUnhealthy, "the new instance exited"};
-  auto p = ctx_.agent.Probe(handle.port, manifest_.health_path, milliseconds(1000));
+  if (!agent().IsRunning(handle)) return {Code::kUnhealthy, "the new instance exited"};
+  auto p = agent().Probe(handle.port, manifest_.health_path, milliseconds(1000));
   if (p.healthy()) {
     watch_failures_ = 0;
     return Status::Ok();
@@ -622,7 +686,8 @@ Status Deployer::Drain() {
   Emit(Stage::kDrain, "info",
        left ? fmt::format("drain timeout: stopping with {} requests in flight", left)
             : "previous instance has no requests in flight; stopping it");
-  ctx_.agent.StopInstance(HandleOf(previous_->instance), std::chrono::seconds(10));
+  ctx_.On(previous_->instance.node)
+      .StopInstance(HandleOf(previous_->instance), std::chrono::seconds(10));
   Instance old = previous_->instance;
   old.state = "stopped";
   (void)ctx_.store.UpdateInstance(old);
@@ -633,7 +698,7 @@ void Deployer::SwitchBack() {
   if (swarm() && previous_ && previous_->instance.runtime == "swarm") {
     Emit(Stage::kWatch, "info",
          "asking Swarm to roll " + ServiceName(app_.name) + " back to the previous spec");
-    (void)ctx_.agent.RollbackService(ServiceName(app_.name));
+    (void)agent().RollbackService(ServiceName(app_.name));
     (void)ctx_.store.SetCurrentRelease(app_.id, previous_->instance.release_id);
     Instance old = previous_->instance;
     old.state = "serving";
@@ -671,13 +736,13 @@ void Deployer::DiscardNew() {
          had_service ? "rolling the service back to its previous spec"
                      : "removing the service that never became healthy");
     if (had_service) {
-      (void)ctx_.agent.RollbackService(ServiceName(app_.name));
+      (void)agent().RollbackService(ServiceName(app_.name));
     } else {
-      ctx_.agent.StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
+      agent().StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
     }
     return;
   }
-  ctx_.agent.StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
+  agent().StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
   new_instance_->state = "stopped";
   (void)ctx_.store.UpdateInstance(*new_instance_);
   Emit(machine_.stage(), "info",
@@ -690,10 +755,11 @@ void Deployer::PruneReleases() {
   int kept = 0;
   for (const auto& r : *releases) {
     if (r.id == release_.id || ++kept <= manifest_.keep - 1) continue;
-    if (auto s = ctx_.agent.RemovePath(r.path); !s.ok())
+    if (!ctx_.Reachable(r.node)) continue;  // pruned once its node is back
+    if (auto s = ctx_.On(r.node).RemovePath(r.path); !s.ok())
       spdlog::warn("release {} of {}: {}", r.number, app_.name, s.message());
     if (auto m = Manifest::FromJson(r.manifest_json); m.ok() && m->is_image_runtime()) {
-      (void)ctx_.agent.RemoveImage(ImageTag(app_.name, r));
+      (void)ctx_.On(r.node).RemoveImage(ImageTag(app_.name, r));
     }
     (void)ctx_.store.MarkReleasePruned(r.id);
     Emit(Stage::kDone, "info", fmt::format("pruned release {}", r.number));

@@ -14,14 +14,21 @@ class Deployer {
  public:
   // `cancel` is set by the scheduler to stop the deployment; must outlive Run().
   // `credentials` (a git-credential login's) fetch an app whose repository URL has none.
+  // `placement` (deploy --nodes) overrides the manifest's nodes: labels.
   Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>& cancel,
-           std::optional<GitCredential> credentials = std::nullopt);
+           std::optional<GitCredential> credentials = std::nullopt,
+           std::vector<std::string> placement = {});
 
   // Runs to a terminal status and stores it. Never throws.
   Deployment Run();
 
  private:
   Status RunStage(Stage stage);
+  Result<std::string> NodeFor(const std::vector<std::string>& labels) const;
+  Status Place();
+  Status FollowManifestPlacement();
+  // The agent of the node this deployment runs on.
+  Agent& agent() { return ctx_.On(node_); }
   Status Fetch();
   Status Checkout();
   Status CheckPushIsTip(const std::string& sha);
@@ -52,6 +59,9 @@ class Deployer {
   Deployment d_;
   const std::atomic<bool>& cancel_;
   std::optional<GitCredential> credentials_;
+  std::vector<std::string> placement_;  // --nodes
+  std::string node_;                    // where it runs; "" until placed
+  std::vector<std::string> placed_by_;  // the labels node_ was chosen for
   Clock::time_point started_{};
   PipelineMachine machine_;
   App app_;

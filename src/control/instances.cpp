@@ -46,6 +46,10 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
   spec.command = m.command;
   spec.env = ReleaseEnv(app, release, m);
   spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(instance.id);
+  // Where to listen: loopback on the server's own node; every interface on a remote node,
+  // where the gateway comes from another machine.
+  bool remote = !instance.node.empty() && instance.node != kLocalNode;
+  if (!spec.env.count("HOST")) spec.env["HOST"] = remote ? "0.0.0.0" : "127.0.0.1";
   spec.port = instance.port;
   spec.log_path = InstanceLogPath(ctx.paths, app.name, instance.id);
   if (m.runtime == "container") {  // swarm services are started by the Deployer itself
@@ -53,7 +57,7 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
     c.image = ImageTag(app.name, release);
     c.name = fmt::format("slipway-{}-{}", app.name, release.number);
     c.container_port = m.container_port;
-    c.host_ip = m.host_ip;
+    c.host_ip = remote && m.host_ip == "127.0.0.1" ? "0.0.0.0" : m.host_ip;
     c.memory_bytes = m.memory_bytes;
     c.cpus = m.cpus;
     c.volumes = m.volumes;
@@ -68,7 +72,8 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
 
 Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
                                 const Manifest& manifest, const std::string& state) {
-  auto port = ctx.agent.AllocatePort();
+  Agent& agent = ctx.On(release.node);
+  auto port = agent.AllocatePort();
   if (!port.ok()) return port.status();
   Instance rec;
   rec.app_id = app.id;
@@ -76,9 +81,10 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   rec.runtime = manifest.runtime;
   rec.port = *port;
   rec.state = state;
+  rec.node = release.node;
   auto created = ctx.store.CreateInstance(rec);
   if (!created.ok()) return created.status();
-  auto handle = ctx.agent.StartInstance(MakeSpec(ctx, app, release, manifest, *created));
+  auto handle = agent.StartInstance(MakeSpec(ctx, app, release, manifest, *created));
   if (!handle.ok()) {
     created->state = "stopped";
     (void)ctx.store.UpdateInstance(*created);
@@ -89,6 +95,13 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   created->container_id = handle->container_id;
   if (auto s = ctx.store.UpdateInstance(*created); !s.ok()) return s;
   return *created;
+}
+
+Result<std::shared_ptr<gateway::Target>> TargetOf(const Context& ctx, const std::string& id,
+                                                  const Instance& instance) {
+  std::string host = ctx.AddressOf(instance.node);
+  if (host.empty()) return Unavailable("the address of node " + instance.node + " is unknown");
+  return std::make_shared<gateway::Target>(id, host, instance.port);
 }
 
 std::string ServiceName(const std::string& app) {

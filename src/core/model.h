@@ -100,6 +100,7 @@ struct Release {
   std::int64_t deployment_id = 0;
   bool pruned = false;
   long long created_ms = 0;
+  std::string node = "local";  // the node it was built on, where its directory lives
 };
 
 // A running (or formerly running) copy of a release.
@@ -114,6 +115,7 @@ struct Instance {
   std::string container_id;  // runtime "container"
   std::string state;         // starting | serving | standby | stopped
   long long created_ms = 0;
+  std::string node = "local";  // the node it runs on
 };
 
 struct AuditEvent {

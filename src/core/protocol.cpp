@@ -222,6 +222,12 @@ Result<Frame> DecodeHello(const json& j) {
   h.labels = r.Strings("labels", kMaxLabels, kMaxLabelChars);
   h.capabilities = DecodeCapabilities(r);
   h.last_seq = DecodeLastSeq(r);
+  if (j.contains("address")) {
+    h.address = r.String("address");
+    if (r.status().ok() && (h.address.empty() || h.address.size() > 255 ||
+                            h.address.find_first_of(" \t\r\n/") != std::string::npos))
+      r.Fail(Code::kInvalid, "address", "must be a host name or an IP address");
+  }
   return Finish(r, std::move(h));
 }
 
@@ -325,15 +331,17 @@ constexpr std::array<Decoder, std::variant_size_v<Frame>> kDecoders = {
 
 json ToJson(const Hello& h) {
   const Capabilities& c = h.capabilities;
-  return {{"node", h.node},
-          {"agent_version", h.agent_version},
-          {"labels", h.labels},
-          {"capabilities",
-           {{"runtimes", c.runtimes},
-            {"docker", c.docker},
-            {"disk_free_bytes", c.disk_free_bytes},
-            {"repos", c.repos}}},
-          {"last_seq", h.last_seq}};
+  json j = {{"node", h.node},
+            {"agent_version", h.agent_version},
+            {"labels", h.labels},
+            {"capabilities",
+             {{"runtimes", c.runtimes},
+              {"docker", c.docker},
+              {"disk_free_bytes", c.disk_free_bytes},
+              {"repos", c.repos}}},
+            {"last_seq", h.last_seq}};
+  if (!h.address.empty()) j["address"] = h.address;
+  return j;
 }
 json ToJson(const Welcome& w) {
   return {{"node_id", w.node_id},

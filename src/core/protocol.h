@@ -42,6 +42,9 @@ struct Hello {
   std::vector<std::string> labels;  // <= 32, each 1..64 chars
   Capabilities capabilities;
   std::map<std::string, std::uint64_t> last_seq;  // op_id -> highest seq still buffered (>= 1)
+  // Optional: where the gateway reaches this node's instances (host or IP, no port); the
+  // address the connection came from when absent.
+  std::string address;
   bool operator==(const Hello&) const = default;
 };
 

@@ -438,12 +438,33 @@ void ReadHealth(const YAML::Node& h, Manifest& m) {
 }
 
 void ReadDeploy(const YAML::Node& d, Manifest& m) {
-  Reader::Keys(d, "deploy", {"watch_window", "drain_timeout", "timeout"});
+  Reader::Keys(d, "deploy", {"watch_window", "drain_timeout", "timeout", "strategy"});
+  if (d["strategy"]) {
+    m.strategy = Reader::Scalar(d["strategy"], "deploy.strategy");
+    if (m.strategy != "parallel" && m.strategy != "one-by-one")
+      Reader::Fail(d["strategy"], "deploy.strategy: expected parallel or one-by-one");
+  }
   if (d["watch_window"])
     m.watch_window = Reader::Duration(d["watch_window"], "deploy.watch_window", 0ms, 1h);
   if (d["drain_timeout"])
     m.drain_timeout = Reader::Duration(d["drain_timeout"], "deploy.drain_timeout", 0ms, 1h);
   if (d["timeout"]) m.deploy_timeout = Reader::Duration(d["timeout"], "deploy.timeout", 1s, 24h);
+}
+
+// nodes: [label, ...]: the deployment runs on the nodes that carry every one of them.
+void ReadNodes(const YAML::Node& nodes, Manifest& m) {
+  if (!nodes.IsSequence() && !nodes.IsScalar())
+    Reader::Fail(nodes, "nodes: expected a list of node labels, e.g. [beta]");
+  auto check = [&m](const YAML::Node& item) {
+    if (!item.IsScalar()) Reader::Fail(item, "nodes: each label must be a string");
+    const std::string& l = item.Scalar();
+    if (l.empty() || l.size() > 64 || l.find_first_of(" \t\r\n\"'\\,") != std::string::npos)
+      Reader::Fail(item, "nodes: a label is 1..64 characters without spaces, quotes or commas");
+    if (m.nodes.size() == 32) Reader::Fail(item, "nodes: at most 32 labels");
+    m.nodes.push_back(l);
+  };
+  if (nodes.IsScalar()) return check(nodes);
+  for (const auto& item : nodes) check(item);
 }
 
 void ReadEnv(const YAML::Node& env, Manifest& m) {
@@ -470,8 +491,10 @@ void ReadEnv(const YAML::Node& env, Manifest& m) {
 
 Manifest Read(const YAML::Node& root) {
   Manifest m;
-  Reader::Keys(root, "", {"app", "build", "test", "run", "health", "release", "deploy", "env"});
+  Reader::Keys(root, "",
+               {"app", "nodes", "build", "test", "run", "health", "release", "deploy", "env"});
   if (root["app"]) m.app = Reader::Scalar(root["app"], "app");
+  if (root["nodes"]) ReadNodes(root["nodes"], m);
   if (root["build"])
     m.build = Reader::Steps(root["build"], "build", "steps", limits::kSteps, limits::kStepBytes);
   if (root["test"])
@@ -570,7 +593,9 @@ nlohmann::json JsonOf(const Manifest& m) {
           {"update_parallelism", m.update_parallelism},
           {"update_delay_ms", m.update_delay.count()},
           {"update_monitor_ms", m.update_monitor.count()},
-          {"update_order", m.update_order}};
+          {"update_order", m.update_order},
+          {"nodes", m.nodes},
+          {"strategy", m.strategy}};
 }
 }  // namespace
 
@@ -630,6 +655,8 @@ Result<Manifest> Manifest::FromJson(const std::string& json) {
     m.update_delay = std::chrono::milliseconds(j.value("update_delay_ms", 0LL));
     m.update_monitor = std::chrono::milliseconds(j.value("update_monitor_ms", 2000LL));
     m.update_order = j.value("update_order", "start-first");
+    m.nodes = j.value("nodes", std::vector<std::string>{});
+    m.strategy = j.value("strategy", "parallel");
     return m;
   } catch (const nlohmann::json::exception& e) {
     return Invalid(std::string("stored manifest: ") + e.what());

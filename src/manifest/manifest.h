@@ -50,6 +50,9 @@ inline constexpr std::size_t kStringBytes = 4 * 1024;  // every other string, en
 
 struct Manifest {
   std::string app;
+  // Placement: the labels a node must all carry to run this app; none = the local node.
+  std::vector<std::string> nodes;
+  std::string strategy = "parallel";  // deploy.strategy: parallel | one-by-one
   std::vector<std::string> build;
   std::vector<std::string> test;
   std::string runtime = "process";

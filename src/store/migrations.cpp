@@ -154,6 +154,10 @@ CREATE TABLE control_state (
 );
 INSERT INTO control_state (key, value) VALUES ('term', 0);
 )sql"},
+      {7, R"sql(
+ALTER TABLE instances ADD COLUMN node TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE releases ADD COLUMN node TEXT NOT NULL DEFAULT 'local';
+)sql"},
   };
   return kMigrations;
 }

@@ -23,9 +23,10 @@ constexpr const char* kDeploymentColumns =
     "d.git_branch, d.git_repository, d.config_json, d.error, d.release_id, d.rollback_from, "
     "d.created_ms, d.updated_ms, d.completed_ms";
 constexpr const char* kReleaseColumns =
-    "id, app_id, number, git_commit, path, manifest_json, deployment_id, pruned, created_ms";
+    "id, app_id, number, git_commit, path, manifest_json, deployment_id, pruned, created_ms, node";
 constexpr const char* kInstanceColumns =
-    "id, app_id, release_id, runtime, pid, start_ticks, port, state, created_ms, container_id";
+    "id, app_id, release_id, runtime, pid, start_ticks, port, state, created_ms, container_id, "
+    "node";
 
 App ReadApp(const Stmt& s) {
   App a;
@@ -80,6 +81,7 @@ Release ReadRelease(const Stmt& s) {
   r.deployment_id = s.Int(6);
   r.pruned = s.Int(7) != 0;
   r.created_ms = s.Int(8);
+  r.node = s.Text(9);
   return r;
 }
 
@@ -95,6 +97,7 @@ Instance ReadInstance(const Stmt& s) {
   i.state = s.Text(7);
   i.created_ms = s.Int(8);
   i.container_id = s.Text(9);
+  i.node = s.Text(10);
   return i;
 }
 
@@ -379,14 +382,15 @@ class SqliteStore final : public Store {
     r.created_ms = clock_.WallMillis();
     Stmt s(db_,
            "INSERT INTO releases (app_id, number, git_commit, path, manifest_json, deployment_id, "
-           "created_ms) SELECT ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ? FROM releases "
-           "WHERE app_id = ? RETURNING id, number");
+           "created_ms, node) SELECT ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ? FROM "
+           "releases WHERE app_id = ? RETURNING id, number");
     s.Bind(r.app_id)
         .Bind(r.commit)
         .Bind(r.path)
         .Bind(r.manifest_json)
         .Bind(r.deployment_id)
         .Bind(r.created_ms)
+        .Bind(r.node)
         .Bind(r.app_id);
     int rc = s.Step();
     if (rc != SQLITE_ROW) return s.Error(rc);
@@ -436,7 +440,7 @@ class SqliteStore final : public Store {
     i.created_ms = clock_.WallMillis();
     Stmt s(db_,
            "INSERT INTO instances (app_id, release_id, runtime, pid, start_ticks, port, state, "
-           "created_ms, container_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+           "created_ms, container_id, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.Bind(i.app_id)
         .Bind(i.release_id)
         .Bind(i.runtime)
@@ -445,7 +449,8 @@ class SqliteStore final : public Store {
         .Bind(i.port)
         .Bind(i.state)
         .Bind(i.created_ms)
-        .Bind(i.container_id);
+        .Bind(i.container_id)
+        .Bind(i.node);
     if (auto st = s.Exec(); !st.ok()) return st;
     i.id = sqlite3_last_insert_rowid(db_);
     return i;

@@ -239,8 +239,8 @@ class LoadLoop:
     request (raise it when requests may be held at the gateway)."""
 
     def __init__(self, port, host="hello.localhost", threads=4, max_seconds=120, max_requests=400000,
-                 timeout=10):
-        self.port, self.host, self.timeout = port, host, timeout
+                 timeout=10, address="127.0.0.1"):
+        self.port, self.host, self.timeout, self.address = port, host, timeout, address
         self.threads = threads
         self.deadline = time.time() + max_seconds
         self.max_per_thread = max_requests // threads
@@ -279,7 +279,7 @@ class LoadLoop:
             started = time.monotonic()
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+                    conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
                 conn.request("GET", "/", headers={"Host": self.host})
                 res = conn.getresponse()
                 body = res.read().decode(errors="replace")

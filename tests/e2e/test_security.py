@@ -49,6 +49,11 @@ EXPECTED_ROUTES = {
     ("DELETE", "/api/v1/users/{user}"): "manage_users",
     ("GET", "/api/v1/audit"): "view_audit",
     ("GET", "/api/v1/routes"): "read",
+    ("GET", "/api/v1/nodes"): "read",
+    ("POST", "/api/v1/nodes/tokens"): "manage_users",
+    ("GET", "/api/v1/nodes/{node}"): "read",
+    ("POST", "/api/v1/nodes/{node}/drain"): "manage_users",
+    ("DELETE", "/api/v1/nodes/{node}"): "manage_users",
 }
 
 # What each role holds (docs/SECURITY.md), written out independently of the server's table.
@@ -62,7 +67,8 @@ ROLE_PERMISSIONS = {
 }
 
 # Placeholders name things that do not exist, so an allowed call changes nothing.
-FILL = {"{app}": "ghost", "{id}": "999999", "{token}": "no-such-token", "{user}": "no-such-user"}
+FILL = {"{app}": "ghost", "{id}": "999999", "{token}": "no-such-token", "{user}": "no-such-user",
+        "{node}": "no-such-node"}
 
 
 def fill(pattern):

@@ -1,0 +1,259 @@
+"""Nodes over real network namespaces: a control plane in one host, agents in two others, all
+joined by a bridge (tests/e2e/netns.py). The agents dial ws://<cp>/ws/agent; builds and
+instances run in their namespaces; the gateway in the control plane's namespace serves them.
+Every load loop is bounded in time and count and targets the test's own namespaces."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+import netns
+from harness import ADMIN_TOKEN, SLIPWAY, GitRepo, LoadLoop, default_manifest, wait_until
+
+LEASE = "20s"  # --node-lease: ops on a silent node fail after this
+
+
+def manifest(nodes, build=None, watch="1s"):
+    """The example app's manifest placed on `nodes`, with optional extra build steps."""
+    text = default_manifest(watch=watch)
+    if build:
+        text = text.replace("build:\n", "build:\n" + "".join(f"  - {json.dumps(b)}\n" for b in build), 1)
+    return f"nodes: [{', '.join(nodes)}]\n" + text
+
+
+SLOW_BUILD = "for i in $(seq 1 24); do echo tick $i; sleep 0.5; done"
+
+
+@unittest.skipUnless(netns.available()[0], "network namespaces are not available")
+class NodesTest(unittest.TestCase):
+    """One control plane and two agents, shared by the tests (each deploys its own app)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="slw-nodes-")
+        cls.hosts = netns.Hosts(["cp", "alpha", "beta"], root_reachable=True)
+        cls.cp = cls.hosts.address("cp")
+        cls.repo = GitRepo(os.path.join(cls.tmp, "git"))
+        cls.server = None
+        cls.agents = {}
+        cls.logs = []
+        cls.start_server()
+        cls.token = cls.enrollment_token()
+        for name in ("alpha", "beta"):
+            cls.start_agent(name)
+        cls.wait_nodes_up("alpha", "beta")
+
+    @classmethod
+    def tearDownClass(cls):
+        for proc in cls.agents.values():
+            proc.kill()
+        if cls.server:
+            cls.server.kill()
+        cls.hosts.close()
+        harness.kill_marked_processes(os.path.join(cls.tmp, "cp-data"))
+        for name in ("alpha", "beta"):
+            harness.kill_marked_processes(os.path.join(cls.tmp, name + "-data"))
+        cls.repo.close()
+        for log in cls.logs:
+            log.close()
+        if not os.environ.get("SLW_KEEP"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- fixtures ------------------------------------------------------------------------
+
+    @classmethod
+    def start_server(cls):
+        log = open(os.path.join(cls.tmp, "cp.log"), "ab")
+        cls.logs.append(log)
+        env = dict(os.environ, SLIPWAY_BOOTSTRAP_TOKEN=ADMIN_TOKEN)
+        cls.server = cls.hosts.popen(
+            "cp", [SLIPWAY, "server", "--data", os.path.join(cls.tmp, "cp-data"), "--api", f"{cls.cp}:3452",
+                   "--gateway", f"{cls.cp}:8080", "--node-lease", LEASE],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        wait_until(lambda: cls.api("GET", "/health")[0] == 200, timeout=20, what="server /health")
+
+    @classmethod
+    def start_agent(cls, name, token=None):
+        log = open(os.path.join(cls.tmp, name + ".log"), "ab")
+        cls.logs.append(log)
+        cls.agents[name] = cls.hosts.popen(
+            name, [SLIPWAY, "agent", "--server", f"ws://{cls.cp}:3452/ws/agent", "--token", token or cls.token,
+                   "--name", name, "--labels", name, "--data", os.path.join(cls.tmp, name + "-data"),
+                   "--advertise", cls.hosts.address(name)],
+            stdout=log, stderr=subprocess.STDOUT)
+        return cls.agents[name]
+
+    @classmethod
+    def api(cls, method, path, body=None, token=ADMIN_TOKEN):
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        import http.client
+        conn = http.client.HTTPConnection(cls.cp, 3452, timeout=10)
+        try:
+            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+            res = conn.getresponse()
+            raw = res.read()
+            return res.status, (json.loads(raw) if raw else None)
+        finally:
+            conn.close()
+
+    @classmethod
+    def cli(cls, *args, timeout=60):
+        env = dict(os.environ, SLIPWAY_TOKEN=ADMIN_TOKEN)
+        return subprocess.run([SLIPWAY, "--server", f"http://{cls.cp}:3452", *args], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+
+    @classmethod
+    def enrollment_token(cls, *extra):
+        out = cls.cli("nodes", "token", "create", "--json", *extra)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["token"]
+
+    @classmethod
+    def node_states(cls):
+        out = cls.cli("nodes", "list", "--json")
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        rows = data["nodes"] if isinstance(data, dict) else data
+        return {n["name"]: n["state"] for n in rows}
+
+    @classmethod
+    def wait_nodes_up(cls, *names, timeout=30):
+        wait_until(lambda: all(cls.node_states().get(n, "").startswith("up") for n in names), timeout=timeout,
+                   interval=0.2, what=f"nodes {names} up")
+
+    def create_app(self, name, sha_manifest):
+        self.repo.commit_version("v1-" + name, manifest=sha_manifest.replace("app: hello", f"app: {name}"))
+        status, body = self.api("POST", "/api/v1/apps", {"name": name, "repo": self.repo.bare, "branch": "main",
+                                                          "secret": "s3cret-" + name + "-0123456789"})
+        self.assertEqual(status, 201, body)
+
+    def deploy(self, app, wait=True, **body):
+        status, d = self.api("POST", f"/api/v1/apps/{app}/deployments", body)
+        self.assertEqual(status, 201, d)
+        return self.wait_deployment(d["id"]) if wait else d
+
+    def wait_deployment(self, deployment_id, timeout=120):
+        def done():
+            status, d = self.api("GET", f"/api/v1/deployments/{deployment_id}")
+            return d if status == 200 and d["status"] not in ("queued", "running") else None
+        return wait_until(done, timeout=timeout, interval=0.2, what=f"deployment {deployment_id}")
+
+    def events(self, deployment_id):
+        status, page = self.api("GET", f"/api/v1/deployments/{deployment_id}/events?limit=5000")
+        self.assertEqual(status, 200, page)
+        return page["events"]
+
+    def wait_event(self, deployment_id, text, timeout=60):
+        wait_until(lambda: any(text in e["text"] for e in self.events(deployment_id)), timeout=timeout,
+                   interval=0.1, what=f"event {text!r}")
+
+    def get_from(self, host, app, path="/health"):
+        return netns.http_get(self.hosts, host, f"http://{self.cp}:8080{path}", headers={"Host": f"{app}.localhost"})
+
+    # ---- acceptance ----------------------------------------------------------------------
+
+    def test_1_placed_on_beta_only_and_redeploy_under_load(self):
+        self.create_app("shop", manifest(["beta"]))
+        d = self.deploy("shop")
+        self.assertEqual(d["status"], "succeeded", d)
+        beta = os.path.join(self.tmp, "beta-data", "releases", "shop")
+        alpha = os.path.join(self.tmp, "alpha-data", "releases", "shop")
+        self.assertTrue(os.path.isdir(beta) and os.listdir(beta), "the release is on beta")
+        self.assertFalse(os.path.exists(alpha), "nothing of shop on alpha")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "cp-data", "releases", "shop")))
+        status, body = self.get_from("alpha", "shop")
+        self.assertEqual(status, 200, body)
+        self.repo.commit_version("v2-shop", manifest=manifest(["beta"]).replace("app: hello", "app: shop"))
+        with LoadLoop(8080, host="shop.localhost", threads=4, max_seconds=90, max_requests=200000,
+                      address=self.cp) as load:
+            wait_until(lambda: load.completed() > 50, timeout=20, what="load running")
+            d = self.deploy("shop")
+            time.sleep(1)
+        self.assertEqual(d["status"], "succeeded", d)
+        self.assertEqual(load.failures, [], f"{len(load.failures)} failed of {load.completed()}")
+        self.assertTrue(any("v2-shop" in seq for s in load.sequences for seq in s))
+
+    def test_3_agent_killed_during_a_build_fails_with_node_lost(self):
+        self.create_app("kiln", manifest(["alpha"], build=[SLOW_BUILD]))
+        d = self.deploy("kiln", wait=False)
+        self.wait_event(d["id"], "tick 3")
+        killed_at = time.time()
+        self.agents["alpha"].send_signal(signal.SIGKILL)
+        self.agents["alpha"].wait(5)
+        d = self.wait_deployment(d["id"], timeout=60)
+        self.assertEqual(d["status"], "failed", d)
+        self.assertIn("node alpha lost", d["error"])
+        self.assertLess(time.time() - killed_at, 20 + 15, "failed within the lease (and a margin)")
+        self.assertEqual(self.node_states()["alpha"], "down")
+        status, running = self.api("GET", "/api/v1/deployments?status=running")
+        self.assertEqual(status, 200)
+        self.assertEqual([x for x in running.get("deployments", running) if x.get("app") == "kiln"], [])
+        self.start_agent("alpha")
+        self.wait_nodes_up("alpha")
+
+    def test_4_partition_mid_deployment_loses_and_doubles_no_event(self):
+        self.create_app("tide", manifest(["beta"], build=[SLOW_BUILD]))
+        d = self.deploy("tide", wait=False)
+        self.wait_event(d["id"], "tick 2")
+        self.hosts.partition("beta")
+        time.sleep(10)
+        self.hosts.heal("beta")
+        d = self.wait_deployment(d["id"], timeout=120)
+        self.assertIn(d["status"], ("succeeded", "failed"), d)
+        ticks = [e["text"] for e in self.events(d["id"]) if e["text"].startswith("tick ")]
+        self.assertEqual(ticks, [f"tick {i}" for i in range(1, 25)], "every line once, in order")
+        self.assertEqual(d["status"], "succeeded", d)
+        self.wait_nodes_up("beta")
+
+    def test_5_control_plane_killed_mid_deployment(self):
+        cls = type(self)
+        self.create_app("mill", manifest(["beta"]))
+        self.assertEqual(self.deploy("mill")["status"], "succeeded")
+        self.repo.commit_version("v2-mill", manifest=manifest(["beta"], build=[SLOW_BUILD]).replace(
+            "app: hello", "app: mill"))
+        d = self.deploy("mill", wait=False)
+        self.wait_event(d["id"], "tick 2")
+        cls.server.send_signal(signal.SIGKILL)
+        cls.server.wait(10)
+        cls.start_server()
+        self.wait_nodes_up("alpha", "beta", timeout=60)  # they redial by themselves
+        d = self.wait_deployment(d["id"], timeout=60)
+        self.assertEqual(d["status"], "failed", d)
+        self.assertIn("restart", d["error"])
+        status, body = self.get_from("alpha", "mill")
+        self.assertEqual(status, 200, body)
+        self.assertIn(b"v1-mill", body)
+
+    def test_6_wrong_expired_and_revoked_tokens_are_refused_and_audited(self):
+        expired = self.enrollment_token("--expires", "1s")
+        revoked = self.cli("nodes", "token", "create", "--json")
+        self.assertEqual(revoked.returncode, 0, revoked.stderr)
+        revoked = json.loads(revoked.stdout)
+        self.assertEqual(self.api("DELETE", f"/api/v1/tokens/{revoked['name']}")[0], 200)
+        time.sleep(1.5)
+        for label, token in (("wrong", "slw_" + "0" * 40), ("expired", expired), ("revoked", revoked["token"])):
+            proc = self.hosts.popen("alpha", [SLIPWAY, "agent", "--server", f"ws://{self.cp}:3452/ws/agent",
+                                              "--token", token, "--name", "intruder", "--data",
+                                              os.path.join(self.tmp, "intruder")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = proc.communicate(timeout=30)
+            self.assertEqual(proc.returncode, 2, (label, err))
+            self.assertIn(b"refused", err, label)
+            self.assertNotIn(token.encode(), out + err, label)
+        self.assertNotIn("intruder", self.node_states())
+        status, audit = self.api("GET", "/api/v1/audit?limit=200")
+        self.assertEqual(status, 200, audit)
+        denied = [e for e in audit["audit"] if e["action"] == "node.connect" and e["outcome"].startswith("denied")]
+        self.assertGreaterEqual(len(denied), 3, denied)
+        text = json.dumps(audit)
+        for token in (expired, revoked["token"]):
+            self.assertNotIn(token, text)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -29,6 +29,7 @@ class ScriptedAgent final : public testing::FakeAgent {
   int lines = 3;
   std::atomic<bool> block{false};
   std::atomic<bool> started{false};
+  std::atomic<int> late{0};  // lines to print while blocked
 
   Result<os::RunResult> RunStep(const StepRequest& step, const os::LineSink& sink) override {
     ++steps;
@@ -36,7 +37,11 @@ class ScriptedAgent final : public testing::FakeAgent {
     started = true;
     os::RunResult r;
     r.exit_code = 0;
-    while (block && !(step.cancel && step.cancel->load())) std::this_thread::sleep_for(5ms);
+    int printed = 0;
+    while (block && !(step.cancel && step.cancel->load())) {
+      while (printed < late) sink(os::OutputStream::kStdout, "late " + std::to_string(++printed));
+      std::this_thread::sleep_for(5ms);
+    }
     if (step.cancel && step.cancel->load()) r.cancelled = true;
     return r;
   }
@@ -262,18 +267,34 @@ TEST(HandLink, EventsProducedWhileCutArriveOnceAfterReconnect) {
     });
   });
   while (!worker.started) std::this_thread::sleep_for(5ms);
+  auto received = [&] {
+    std::lock_guard lock(got_mu);
+    return got.size();
+  };
+  auto buffered = [&] {
+    auto last = node.executor.LastSeq();
+    return last.empty() ? std::uint64_t{0} : last.begin()->second;
+  };
+  worker.late = 3;  // delivered live
+  for (int i = 0; i < 1000 && received() < 3; ++i) std::this_thread::sleep_for(2ms);
+  ASSERT_EQ(received(), 3u);
   pump.Cut();
   EXPECT_FALSE(hub.Get("n2")->connected);
   // Output produced while the link is down stays in the node's outbox.
-  worker.lines = 0;
-  node.executor.OnFrame(protocol::Cancel{"unknown"});  // harmless
-  std::this_thread::sleep_for(100ms);
+  worker.late = 8;
+  for (int i = 0; i < 1000 && buffered() < 8; ++i) std::this_thread::sleep_for(2ms);
+  ASSERT_EQ(buffered(), 8u);
   pump.Connect();
   EXPECT_TRUE(hub.Get("n2")->connected);
+  for (int i = 0; i < 1000 && received() < 8; ++i) std::this_thread::sleep_for(2ms);
   cancel = true;
   ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
   EXPECT_TRUE(fut.get().ok());
   EXPECT_EQ(worker.steps.load(), 1);  // the re-sent op did not run twice
+  std::lock_guard lock(got_mu);
+  std::vector<std::string> want;
+  for (int i = 1; i <= 8; ++i) want.push_back("late " + std::to_string(i));
+  EXPECT_EQ(got, want);  // every line once, in order, across the cut
 }
 
 TEST(HandLink, AnOpOnASilentNodeFailsWithNodeLostWithinTheLease) {

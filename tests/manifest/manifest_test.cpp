@@ -74,7 +74,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "slipway.yaml:4:12: health.timeout: expected a duration like 10s or 500ms"},
         BadCase{"run:\n  command: ./a\nbuidl: [make]\n",
                 "slipway.yaml:3:1: unknown key 'buidl' (expected one of: app, build, deploy, env, "
-                "health, release, run, test)"},
+                "health, nodes, release, run, test)"},
         BadCase{"app: x\n", "slipway.yaml:1:1: run: required (how to start the app)"},
         BadCase{"run:\n  command: ./a\n  runtime: vm\n",
                 "slipway.yaml:3:12: run.runtime: 'vm' is not supported (expected process, "
@@ -430,9 +430,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Manifest, LongValuesAreShortenedInMessages) {
   std::string key(100, 'k');
-  EXPECT_EQ(Message("run: {command: ./a}\n" + key + ": 1\n"),
-            "slipway.yaml:2:1: unknown key '" + std::string(64, 'k') +
-                "...' (expected one of: app, build, deploy, env, health, release, run, test)");
+  EXPECT_EQ(
+      Message("run: {command: ./a}\n" + key + ": 1\n"),
+      "slipway.yaml:2:1: unknown key '" + std::string(64, 'k') +
+          "...' (expected one of: app, build, deploy, env, health, nodes, release, run, test)");
 }
 
 TEST(Manifest, CpusMustBeAFiniteNumber) {
@@ -652,6 +653,51 @@ TEST(Manifest, DuplicateKeysAndControlCharactersInTheHealthPathAreRefused) {
       ParseManifest("run: {command: ./s}\nhealth: {path: \"/h\\r\\nX: y\"}\n", "slipway.yaml");
   ASSERT_FALSE(crlf.ok());
   EXPECT_NE(crlf.status().message().find("health.path"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace slipway
+
+namespace slipway {
+namespace {
+
+TEST(ManifestNodes, PlacementLabelsAndStrategy) {
+  auto m = ParseManifest(
+      "nodes: [beta, region=eu]\nrun: {command: ./a}\n"
+      "deploy: {strategy: one-by-one}\n",
+      "slipway.yaml");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->nodes, (std::vector<std::string>{"beta", "region=eu"}));
+  EXPECT_EQ(m->strategy, "one-by-one");
+  auto back = Manifest::FromJson(m->ToJson());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->nodes, m->nodes);
+  EXPECT_EQ(back->strategy, "one-by-one");
+  auto one = ParseManifest("nodes: gamma\nrun: {command: ./a}\n", "slipway.yaml");
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->nodes, std::vector<std::string>{"gamma"});
+  auto none = ParseManifest("run: {command: ./a}\n", "slipway.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->nodes.empty());
+  EXPECT_EQ(none->strategy, "parallel");
+}
+
+TEST(ManifestNodes, BadLabelsNameTheirPlace) {
+  auto bad = [](const std::string& text) {
+    auto m = ParseManifest(text, "slipway.yaml");
+    EXPECT_FALSE(m.ok());
+    return m.ok() ? std::string() : m.status().message();
+  };
+  EXPECT_EQ(bad("nodes: [beta, 'a b']\nrun: {command: ./a}\n"),
+            "slipway.yaml:1:15: nodes: a label is 1..64 characters without spaces, quotes or "
+            "commas");
+  EXPECT_EQ(bad("nodes: {a: b}\nrun: {command: ./a}\n"),
+            "slipway.yaml:1:8: nodes: expected a list of node labels, e.g. [beta]");
+  EXPECT_EQ(bad("nodes: [[x]]\nrun: {command: ./a}\n"),
+            "slipway.yaml:1:9: nodes: each label must be a string");
+  EXPECT_NE(bad("nodes: [" + std::string(65, 'x') + "]\nrun: {command: ./a}\n"), "");
+  EXPECT_EQ(bad("run: {command: ./a}\ndeploy: {strategy: random}\n"),
+            "slipway.yaml:2:20: deploy.strategy: expected parallel or one-by-one");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <deque>
 
 #include "agent/remote_agent.h"
@@ -41,6 +42,7 @@ struct NodeHub::Node {
   Clock::time_point last_heard{};
   Clock::time_point last_beat_sent{};
   Clock::time_point down_since{};  // when the link went away (meaningful while link is null)
+  std::int64_t owner_token = 0;    // the enrollment token its name belongs to (0: none yet)
 };
 
 NodeHub::NodeHub(Clock& clock, NodeHubOptions options)
@@ -85,9 +87,38 @@ void NodeHub::Stop() {
   if (ticker_.joinable()) ticker_.join();
 }
 
-std::shared_ptr<NodeHub::Session> NodeHub::Accept(std::shared_ptr<NodeLink> link, bool local) {
-  return std::make_shared<Session>(*this, std::move(link), local);
+std::shared_ptr<NodeHub::Session> NodeHub::Accept(std::shared_ptr<NodeLink> link, bool local,
+                                                  NodeCredential credential) {
+  return std::make_shared<Session>(*this, std::move(link), local, credential);
 }
+
+void NodeHub::SetOwner(const std::string& node, std::int64_t token_id) {
+  std::lock_guard lock(mu_);
+  auto& slot = nodes_[node];
+  if (!slot) {
+    slot = std::make_unique<Node>();
+    slot->name = node;
+    slot->down_since = clock_.Now();
+  }
+  slot->owner_token = token_id;
+}
+
+void NodeHub::DisconnectToken(std::int64_t token_id) {
+  std::lock_guard lock(mu_);
+  for (auto& [name, n] : nodes_) {
+    if (n->link && n->session && n->session->credential_.token_id == token_id)
+      n->link->Close(4004, "the enrollment token was revoked");
+  }
+}
+
+namespace {
+bool IsReservedName(const std::string& name) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!lower.empty() && lower.back() == '.') lower.pop_back();
+  return lower == "local";
+}
+}  // namespace
 
 // ---- frames from nodes ------------------------------------------------------------------
 
@@ -136,7 +167,7 @@ void NodeHub::OnText(Session& session, const std::string& text) {
 }
 
 void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
-  if ((hello.node == "local") != session.local_) {
+  if (session.local_ ? hello.node != "local" : IsReservedName(hello.node)) {
     session.link_->Close(4003, session.local_ ? "the local node must be named local"
                                               : "the node name 'local' is reserved");
     return;
@@ -151,6 +182,15 @@ void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
     auto& slot = nodes_[hello.node];
     if (!slot) slot = std::make_unique<Node>();
     Node& n = *slot;
+    std::int64_t token = session.credential_.token_id;
+    if (n.owner_token && token && n.owner_token != token) {
+      spdlog::warn("node {}: refused a connection from {} with another enrollment token",
+                   hello.node, session.link_->remote_address());
+      session.link_->Close(4003,
+                           "the node name '" + hello.node + "' is enrolled with another token");
+      return;
+    }
+    if (token) n.owner_token = token;
     if (n.link && n.session != &session) {
       n.link->Close(4001, "replaced by a newer connection of the same node");
       if (n.session) n.session->node_.clear();
@@ -173,6 +213,9 @@ void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
       auto state = tracker_.State(id);
       if (state == OpState::kRunning || state == OpState::kStalled)
         n.link->Send(protocol::Encode(p->op));
+    }
+    for (const auto& [id, seq] : hello.last_seq) {  // an earlier run's ops: stop them
+      if (!tracker_.State(id)) n.link->Send(protocol::Encode(protocol::StopOp{id}));
     }
     Apply(tracker_.NodeHeartbeat(hello.node, {}, clock_.Now()));
     view = ViewOf(n);
@@ -298,8 +341,14 @@ void NodeHub::Tick() {
     Apply(tracker_.Tick(now));
     protocol::Heartbeat beat{static_cast<std::uint64_t>(clock_.WallMillis()), {}};
     std::string beat_text = protocol::Encode(beat);
+    long long wall = clock_.WallMillis();
     for (auto& [name, n] : nodes_) {
       if (!n->link) continue;
+      long long expires = n->session ? n->session->credential_.expires_ms : 0;
+      if (expires && wall >= expires) {
+        n->link->Close(4004, "the enrollment token expired");
+        continue;
+      }
       if (now - n->last_heard > options_.silence) {
         spdlog::warn("node {}: silent for {} ms; closing its link", name, options_.silence.count());
         n->link->Close(4002, "no heartbeat");  // the link's close brings OnClose
@@ -407,6 +456,7 @@ NodeView NodeHub::ViewOf(const Node& n) const {
   v.connected_ms = n.connected_ms;
   v.last_heard_ms = n.last_heard_ms;
   v.clock_skew_ms = n.clock_skew_ms;
+  v.token_id = n.owner_token;
   for (const auto& [id, p] : pending_)
     if (p->node == n.name) {
       ++v.ops_in_flight;

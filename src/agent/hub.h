@@ -64,6 +64,14 @@ struct NodeView {
   long long clock_skew_ms = 0;       // its heartbeat time minus ours, when last heard
   std::vector<std::string> running;  // op ids it reported running
   int ops_in_flight = 0;             // calls of ours waiting on it
+  std::int64_t token_id = 0;         // the enrollment token that owns its name
+};
+
+// Who a link authenticated as: its enrollment token, and when that token expires (0 =
+// never). The link is closed when the token expires or is revoked (NodeHub::DisconnectToken).
+struct NodeCredential {
+  std::int64_t token_id = 0;
+  long long expires_ms = 0;
 };
 
 // Told about nodes coming and going (the control layer records them). Called without the
@@ -93,8 +101,14 @@ class NodeHub {
 
   // A new authenticated link. Feed it every received text in order and OnClose once at the
   // end; the first text must be a hello. `advertise` overrides the node's address when set.
-  // Only the server's own in-process node may take the name "local" (`local`).
-  std::shared_ptr<Session> Accept(std::shared_ptr<NodeLink> link, bool local = false);
+  // Only the server's own in-process node may take the name "local" (`local`). A node name
+  // belongs to the first enrollment token that connects with it (SetOwner restores that at
+  // start): another token's hello with that name is refused (4003).
+  std::shared_ptr<Session> Accept(std::shared_ptr<NodeLink> link, bool local = false,
+                                  NodeCredential credential = {});
+  void SetOwner(const std::string& node, std::int64_t token_id);
+  // Closes every link that authenticated with `token_id` (it was revoked).
+  void DisconnectToken(std::int64_t token_id);
 
   // Runs one op on `node` and waits for its result (see the file comment). `cancel` may be
   // null. Output events go to `sink` on this thread. The Status of a failed op keeps its
@@ -153,8 +167,8 @@ class NodeHub {
 
 class NodeHub::Session {
  public:
-  Session(NodeHub& hub, std::shared_ptr<NodeLink> link, bool local)
-      : hub_(hub), link_(std::move(link)), local_(local) {}
+  Session(NodeHub& hub, std::shared_ptr<NodeLink> link, bool local, NodeCredential credential)
+      : hub_(hub), link_(std::move(link)), local_(local), credential_(credential) {}
   // One received text frame, in order. Never throws.
   void OnText(const std::string& text) { hub_.OnText(*this, text); }
   // The link ended. Idempotent.
@@ -166,6 +180,7 @@ class NodeHub::Session {
   std::shared_ptr<NodeLink> link_;
   std::string node_;  // set by the hello
   bool local_ = false;
+  NodeCredential credential_;
   bool closed_ = false;
 };
 

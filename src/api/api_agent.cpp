@@ -47,9 +47,10 @@ HttpResponse Api::AgentSocket(HttpRequest& req) {
   auto handler = std::make_shared<net::WebSocketHandler>();
   handler->idle_timeout = std::chrono::seconds(30);
   handler->max_message = protocol::kMaxFrameBytes;
-  handler->on_open = [hub, conn](std::shared_ptr<net::WebSocketPeer> peer) {
+  NodeCredential credential{token->id, token->expires_ms};
+  handler->on_open = [hub, conn, credential](std::shared_ptr<net::WebSocketPeer> peer) {
     std::lock_guard lock(conn->mu);
-    conn->session = hub->Accept(std::make_shared<PeerLink>(std::move(peer)));
+    conn->session = hub->Accept(std::make_shared<PeerLink>(std::move(peer)), false, credential);
   };
   handler->on_text = [conn](std::string text) {
     std::shared_ptr<NodeHub::Session> session;

@@ -1,6 +1,7 @@
 // Logging in and out, API tokens, users and the audit trail.
 #include <fmt/format.h>
 
+#include "agent/hub.h"
 #include "api/api_internal.h"
 #include "api/json.h"
 
@@ -124,6 +125,13 @@ HttpResponse Api::CreateToken(Call& c) {
 HttpResponse Api::RevokeToken(Call& c) {
   if (auto s = ctx_.store.RevokeToken(c.params[0], ctx_.clock.WallMillis()); !s.ok())
     return Error(s);
+  // An agent connected with a revoked enrollment token is cut off at once.
+  if (auto tokens = ctx_.store.ListTokens(); tokens.ok() && ctx_.hub) {
+    for (const auto& t : *tokens) {
+      if (t.kind == "node" && (t.name == c.params[0] || std::to_string(t.id) == c.params[0]))
+        ctx_.hub->DisconnectToken(t.id);
+    }
+  }
   AuditChange(ctx_.store, c, "token.revoke", "token/" + c.params[0], json::object());
   return Json(200, {{"revoked", c.params[0]}});
 }

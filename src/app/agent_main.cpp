@@ -51,6 +51,10 @@ Status ValidateOptions(const AgentOptions& o, const std::vector<std::string>& la
     return Invalid("--server must be ws://HOST:PORT/ws/agent or wss://…");
   if (o.token.empty()) return Invalid("--token (or SLIPWAY_AGENT_TOKEN) is required");
   if (!protocol::IsValidId(o.name)) return Invalid("--name must be 1..64 chars of [A-Za-z0-9._-]");
+  std::string lower;
+  for (char c : o.name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "local" || lower == "local.")
+    return Invalid("--name local is reserved for the server's own node");
   if (o.data_dir.empty()) return Invalid("--data is required");
   if (labels.size() > protocol::kMaxLabels)
     return Invalid("--labels: at most " + std::to_string(protocol::kMaxLabels) + " labels");
@@ -92,10 +96,25 @@ void Sleep(milliseconds delay) {
     std::this_thread::sleep_for(milliseconds(50));
 }
 
-// One connection, from hello to its end. Returns whether the control plane welcomed us.
-bool Converse(net::WsClient& ws, NodeClient& client) {
-  auto send = [&ws](const std::string& text) { return ws.SendText(text); };
-  if (!ws.SendText(client.Hello())) return false;
+enum class Outcome { kNotWelcomed, kWelcomed, kRefused };
+
+// Whether the control plane closed with a refusal that retrying cannot heal: 4003 (the name is
+// reserved or enrolled with another token), 4004 (the token was revoked or expired).
+bool IsRefusal(const std::string& why) {
+  return why.find("connection: 4003") != std::string::npos ||
+         why.find("connection: 4004") != std::string::npos;
+}
+
+// One connection, from hello to its end.
+Outcome Converse(net::WsClient& ws, NodeClient& client, const std::string& token) {
+  // A frame that cannot be queued ends the connection: the executor keeps it in its outbox
+  // and sends it again after the reconnect (a half-working link would strand ops).
+  auto send = [&ws](const std::string& text) {
+    if (ws.SendText(text)) return true;
+    ws.Close(1008, "send queue full");
+    return false;
+  };
+  if (!ws.SendText(client.Hello())) return Outcome::kNotWelcomed;
   auto last_heard = std::chrono::steady_clock::now();
   bool welcomed = false;
   while (!g_stop) {
@@ -113,6 +132,12 @@ bool Converse(net::WsClient& ws, NodeClient& client) {
         spdlog::info("connected as node {}", client.node_id());
       }
     } else if (text.status().code() != Code::kTimeout) {
+      if (IsRefusal(text.status().message())) {
+        std::cerr << "error: the control plane refused this agent: "
+                  << git::RedactSecrets(text.status().message(), {token}) << "\n";
+        client.Disconnected();
+        return Outcome::kRefused;
+      }
       spdlog::warn("connection lost: {}", text.status().message());
       break;
     }
@@ -125,7 +150,7 @@ bool Converse(net::WsClient& ws, NodeClient& client) {
     if (auto beat = client.Heartbeat(now)) ws.SendText(*beat);
   }
   client.Disconnected();
-  return welcomed;
+  return welcomed ? Outcome::kWelcomed : Outcome::kNotWelcomed;
 }
 
 // Jittered exponential backoff between connection attempts: 0.5 s doubling to 30 s, each
@@ -151,6 +176,9 @@ int Loop(const AgentOptions& o, NodeClient& client) {
   wo.headers = {{"Authorization", "Bearer " + o.token}};
   wo.ca_file = o.ca_file;
   wo.idle_timeout = milliseconds(20000);
+  // Above the executor's outbox bound (output beyond it is counted, not queued), so that the
+  // send queue never refuses a frame the outbox admitted.
+  wo.max_queued_bytes = 96u << 20;
   Backoff backoff;
   while (!g_stop) {
     auto ws = net::WsClient::Connect(wo);
@@ -166,7 +194,9 @@ int Loop(const AgentOptions& o, NodeClient& client) {
       Sleep(wait);
       continue;
     }
-    if (Converse(**ws, client)) backoff.Reset();
+    auto outcome = Converse(**ws, client, o.token);
+    if (outcome == Outcome::kRefused) return 2;
+    if (outcome == Outcome::kWelcomed) backoff.Reset();
     if (!g_stop) Sleep(backoff.Next());
   }
   return 0;
@@ -198,6 +228,7 @@ int RunAgent(const AgentOptions& options) {
   ExecutorOptions eo;
   eo.root = o.data_dir;
   eo.term_file = o.data_dir + "/term";
+  eo.max_outbox_bytes = 64u << 20;
   OpExecutor executor(*worker, eo);
   NodeClient client(executor, MakeHello(o, labels));
   spdlog::info("agent {} starting: data {}, control plane {}", o.name, o.data_dir, o.server);

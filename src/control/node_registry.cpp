@@ -91,6 +91,11 @@ void NodeRegistry::Attach() {
   observer.disconnected = [this](const NodeView& v) { OnDisconnected(v); };
   hub_.SetObserver(std::move(observer));
   attached_ = true;
+  // A node name stays with the enrollment token it first connected with, across restarts.
+  if (auto records = store_.ListNodes(); records.ok()) {
+    for (const auto& r : *records)
+      if (r.token_id) hub_.SetOwner(r.name, r.token_id);
+  }
 }
 
 void NodeRegistry::OnConnected(const NodeView& v) {
@@ -106,6 +111,7 @@ void NodeRegistry::OnConnected(const NodeView& v) {
   r.agent_version = v.agent_version;
   r.capabilities_json = CapabilitiesJson(v.capabilities).dump();
   r.last_seen_ms = clock_.WallMillis();
+  if (v.token_id) r.token_id = v.token_id;
   if (auto stored = store_.UpsertNode(r); !stored.ok())
     spdlog::warn("node {}: cannot record it: {}", v.name, stored.status().message());
 }

@@ -75,6 +75,13 @@ bool IsValidKind(std::string_view kind) {
 
 // Reads the members of one frame object. The first failure is kept and later reads return
 // defaults, so a decoder reads every member in order and checks status() once at the end.
+// Control characters (C0 and DEL) in a name or label would forge log lines and terminal
+// output wherever it is shown.
+bool HasControl(std::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
 class Reader {
  public:
   Reader(const json& obj, const char* type) : obj_(obj), type_(type) {}
@@ -162,6 +169,8 @@ std::vector<std::string> Reader::Strings(const char* key, std::size_t max_count,
     if (!status_.ok()) break;
     if (!item.is_string()) {
       Fail(Code::kInvalid, key, "entries must be strings");
+    } else if (HasControl(item.get_ref<const std::string&>())) {
+      Fail(Code::kInvalid, key, "entries must not contain control characters");
     } else if (max_chars > 0 && (item.get_ref<const std::string&>().empty() ||
                                  item.get_ref<const std::string&>().size() > max_chars)) {
       Fail(Code::kInvalid, key, "entries must be 1.." + std::to_string(max_chars) + " chars");
@@ -173,7 +182,7 @@ std::vector<std::string> Reader::Strings(const char* key, std::size_t max_count,
 }
 
 std::vector<std::string> Reader::Ids(const char* key, bool required) {
-  std::vector<std::string> ids = Strings(key, SIZE_MAX, kMaxIdChars, required);
+  std::vector<std::string> ids = Strings(key, kMaxListedOps, kMaxIdChars, required);
   if (status_.ok() && !std::all_of(ids.begin(), ids.end(), IsValidId))
     Fail(Code::kInvalid, key, "entries must be 1..64 chars of [A-Za-z0-9._-]");
   return ids;
@@ -191,10 +200,10 @@ Capabilities DecodeCapabilities(Reader& outer) {
   json obj = outer.Object("capabilities");
   if (!outer.status().ok()) return c;
   Reader r(obj, "hello.capabilities");
-  c.runtimes = r.Strings("runtimes", SIZE_MAX, 0);
+  c.runtimes = r.Strings("runtimes", kMaxLabels, kMaxLabelChars);
   c.docker = r.Bool("docker");
   c.disk_free_bytes = r.Uint("disk_free_bytes");
-  c.repos = r.Strings("repos", SIZE_MAX, 0);
+  c.repos = r.Strings("repos", kMaxRepos, 2 * kMaxLabelChars);
   outer.Adopt(r.status());
   return c;
 }
@@ -202,6 +211,10 @@ Capabilities DecodeCapabilities(Reader& outer) {
 std::map<std::string, std::uint64_t> DecodeLastSeq(Reader& r) {
   std::map<std::string, std::uint64_t> out;
   json obj = r.Object("last_seq");
+  if (obj.size() > kMaxListedOps) {
+    r.Fail(Code::kInvalid, "last_seq", "more than " + std::to_string(kMaxListedOps) + " ops");
+    return out;
+  }
   for (const auto& [op_id, seq] : obj.items()) {
     if (!IsValidId(op_id)) {
       r.Fail(Code::kInvalid, "last_seq", "keys must be op ids");
@@ -219,6 +232,8 @@ Result<Frame> DecodeHello(const json& j) {
   Hello h;
   h.node = r.Id("node");
   h.agent_version = r.String("agent_version");
+  if (r.status().ok() && (h.agent_version.size() > kMaxLabelChars || HasControl(h.agent_version)))
+    r.Fail(Code::kInvalid, "agent_version", "must be at most 64 printable characters");
   h.labels = r.Strings("labels", kMaxLabels, kMaxLabelChars);
   h.capabilities = DecodeCapabilities(r);
   h.last_seq = DecodeLastSeq(r);

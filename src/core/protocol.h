@@ -22,7 +22,9 @@ inline constexpr std::size_t kMaxFrameBytes = std::size_t{1} << 20;       // who
 inline constexpr std::size_t kMaxEventDataBytes = std::size_t{64} << 10;  // event.data, as JSON
 inline constexpr std::size_t kMaxLabels = 32;
 inline constexpr std::size_t kMaxLabelChars = 64;
-inline constexpr std::size_t kMaxIdChars = 64;  // op ids, node names, op kinds
+inline constexpr std::size_t kMaxIdChars = 64;      // op ids, node names, op kinds
+inline constexpr std::size_t kMaxListedOps = 4096;  // heartbeat.running, hello.last_seq
+inline constexpr std::size_t kMaxRepos = 256;       // hello.capabilities.repos
 // args, value and data: a scalar has depth 0, an object or array 1 + its deepest member.
 inline constexpr int kMaxNestingDepth = 16;
 

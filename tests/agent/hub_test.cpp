@@ -388,3 +388,80 @@ TEST(Executor, PathsThatEscapeTheRootAreRefused) {
 
 }  // namespace
 }  // namespace slipway
+
+namespace slipway {
+namespace {
+
+// A link that records how it was closed.
+class ClosingLink final : public NodeLink {
+ public:
+  bool Send(std::string text) override {
+    std::lock_guard lock(mu);
+    sent.push_back(std::move(text));
+    return closed_code == 0;
+  }
+  void Close(int code, std::string reason) override {
+    std::lock_guard lock(mu);
+    if (!closed_code) closed_code = code, closed_reason = std::move(reason);
+  }
+  std::string remote_address() const override { return "10.0.0.7"; }
+  std::mutex mu;
+  std::vector<std::string> sent;
+  int closed_code = 0;
+  std::string closed_reason;
+};
+
+std::string HelloText(const std::string& name) {
+  protocol::Hello h;
+  h.node = name;
+  h.agent_version = "test";
+  return protocol::Encode(h);
+}
+
+TEST(Enrollment, ANodeNameBelongsToItsFirstTokenAndLocalIsReserved) {
+  NodeHub hub(SystemClock::Instance(), Options());
+  auto first = std::make_shared<ClosingLink>();
+  auto s1 = hub.Accept(first, false, {11, 0});
+  s1->OnText(HelloText("beta"));
+  EXPECT_EQ(first->closed_code, 0);
+  EXPECT_EQ(hub.Get("beta")->token_id, 11);
+  // Another token cannot take the name over; the real node stays connected.
+  auto impostor = std::make_shared<ClosingLink>();
+  auto s2 = hub.Accept(impostor, false, {12, 0});
+  s2->OnText(HelloText("beta"));
+  EXPECT_EQ(impostor->closed_code, 4003);
+  EXPECT_EQ(first->closed_code, 0);
+  EXPECT_TRUE(hub.Get("beta")->connected);
+  for (const char* reserved : {"local", "LOCAL", "Local."}) {
+    auto link = std::make_shared<ClosingLink>();
+    hub.Accept(link, false, {11, 0})->OnText(HelloText(reserved));
+    EXPECT_EQ(link->closed_code, 4003) << reserved;
+  }
+  // A name restored from the store keeps its owner after a restart.
+  hub.SetOwner("gamma", 21);
+  auto other = std::make_shared<ClosingLink>();
+  hub.Accept(other, false, {22, 0})->OnText(HelloText("gamma"));
+  EXPECT_EQ(other->closed_code, 4003);
+  s1->OnClose();
+}
+
+TEST(Enrollment, RevokedOrExpiredTokensCutTheirLinks) {
+  NodeHub hub(SystemClock::Instance(), Options());
+  hub.Start();
+  auto revoked = std::make_shared<ClosingLink>();
+  auto s1 = hub.Accept(revoked, false, {31, 0});
+  s1->OnText(HelloText("n31"));
+  auto expiring = std::make_shared<ClosingLink>();
+  auto s2 = hub.Accept(expiring, false, {32, SystemClock::Instance().WallMillis() + 300});
+  s2->OnText(HelloText("n32"));
+  hub.DisconnectToken(31);
+  EXPECT_EQ(revoked->closed_code, 4004);
+  for (int i = 0; i < 200 && !expiring->closed_code; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(expiring->closed_code, 4004);
+  s1->OnClose();
+  s2->OnClose();
+  hub.Stop();
+}
+
+}  // namespace
+}  // namespace slipway

@@ -431,3 +431,33 @@ TEST(Protocol, HeartbeatRunningMustBeOpIds) {
 
 }  // namespace
 }  // namespace slipway::protocol
+
+namespace slipway::protocol {
+namespace {
+
+// What an agent says about itself ends up in logs and terminals: bounded, no control bytes.
+TEST(ProtocolHello, AgentTextIsBoundedAndPrintable) {
+  json h = Parsed(SampleHello());
+  h["agent_version"] = "v1\n2026-11-28 info FAKE LOG LINE";
+  ExpectFails(h, Code::kInvalid, "agent_version");
+  h = Parsed(SampleHello());
+  h["agent_version"] = std::string(65, 'v');
+  ExpectFails(h, Code::kInvalid, "agent_version");
+  h = Parsed(SampleHello());
+  h["labels"] = json::array({"beta\u001b[31m"});
+  ExpectFails(h, Code::kInvalid, "control characters");
+  h = Parsed(SampleHello());
+  h["capabilities"]["runtimes"] = json::array();
+  for (int i = 0; i < 33; ++i) h["capabilities"]["runtimes"].push_back("r" + std::to_string(i));
+  ExpectFails(h, Code::kInvalid, "runtimes");
+  h = Parsed(SampleHello());
+  h["last_seq"] = json::object();
+  for (int i = 0; i < 4097; ++i) h["last_seq"]["op-" + std::to_string(i)] = 1;
+  ExpectFails(h, Code::kInvalid, "last_seq");
+  json beat = {{"type", "heartbeat"}, {"time_ms", 1}, {"running", json::array()}};
+  for (int i = 0; i < 4097; ++i) beat["running"].push_back("op-" + std::to_string(i));
+  ExpectFails(beat, Code::kInvalid, "running");
+}
+
+}  // namespace
+}  // namespace slipway::protocol

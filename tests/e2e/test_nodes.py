@@ -255,5 +255,29 @@ class NodesTest(unittest.TestCase):
             self.assertNotIn(token, text)
 
 
+    def test_7_a_name_stays_with_its_token_and_revoking_cuts_the_agent_off(self):
+        other = self.enrollment_token()
+        impostor = self.hosts.popen("alpha", [SLIPWAY, "agent", "--server", f"ws://{self.cp}:3452/ws/agent",
+                                              "--name", "beta", "--data", os.path.join(self.tmp, "impostor")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=dict(os.environ, SLIPWAY_AGENT_TOKEN=other))
+        _, err = impostor.communicate(timeout=30)
+        self.assertEqual(impostor.returncode, 2, err)
+        self.assertIn(b"enrolled with another token", err)
+        self.assertTrue(self.node_states()["beta"].startswith("up"), "the real beta stays")
+        out = self.cli("nodes", "token", "create", "--json")
+        gamma_token = json.loads(out.stdout)
+        gamma = self.hosts.popen("alpha", [SLIPWAY, "agent", "--server", f"ws://{self.cp}:3452/ws/agent",
+                                           "--name", "gamma", "--data", os.path.join(self.tmp, "gamma")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=dict(os.environ, SLIPWAY_AGENT_TOKEN=gamma_token["token"]))
+        self.wait_nodes_up("gamma")
+        self.assertEqual(self.api("DELETE", f"/api/v1/tokens/{gamma_token['name']}")[0], 200)
+        _, err = gamma.communicate(timeout=30)
+        self.assertEqual(gamma.returncode, 2, err)
+        self.assertIn(b"revoked", err)
+        self.assertEqual(self.node_states()["gamma"], "down")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -191,10 +191,10 @@ void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
       return;
     }
     if (token) n.owner_token = token;
-    if (n.link && n.session != &session) {
+    // The replaced session keeps its name: its frames and its close are ignored because the
+    // node no longer points at it (and its node_ is only ever touched by its own thread).
+    if (n.link && n.session != &session)
       n.link->Close(4001, "replaced by a newer connection of the same node");
-      if (n.session) n.session->node_.clear();
-    }
     n.name = hello.node;
     n.link = session.link_;
     n.session = &session;
@@ -225,7 +225,17 @@ void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
   if (observer_.connected) observer_.connected(view);
 }
 
+// Whether `op_id` is tracked as another node's: news of it from `n` is ignored (a node
+// speaks only for its own ops).
+bool NodeHub::ForeignOp(const Node& n, const std::string& op_id) const {
+  const TrackedOp* op = tracker_.Find(op_id);
+  if (!op || op->node == n.name) return false;
+  spdlog::warn("node {}: ignoring news of op {}, which runs on node {}", n.name, op_id, op->node);
+  return true;
+}
+
 void NodeHub::OnEvent(Node& n, const protocol::Event& e) {
+  if (ForeignOp(n, e.op_id)) return;
   auto state = tracker_.State(e.op_id);
   if (!state) {  // an op this control plane does not know (an earlier run's): stop it
     n.link->Send(protocol::Encode(protocol::StopOp{e.op_id}));
@@ -246,6 +256,7 @@ void NodeHub::OnEvent(Node& n, const protocol::Event& e) {
 }
 
 void NodeHub::OnResult(Node& n, const protocol::OpResult& r) {
+  if (ForeignOp(n, r.op_id)) return;
   auto state = tracker_.State(r.op_id);
   n.link->Send(protocol::Encode(protocol::Ack{r.op_id, 0, true}));
   if (!state || *state == OpState::kGivenUp) {
@@ -268,10 +279,14 @@ void NodeHub::OnResult(Node& n, const protocol::OpResult& r) {
 
 void NodeHub::OnHeartbeat(Node& n, const protocol::Heartbeat& h) {
   n.clock_skew_ms = static_cast<long long>(h.time_ms) - clock_.WallMillis();
+  std::vector<std::string> own;
   for (const auto& id : h.running) {
-    if (!tracker_.State(id)) n.link->Send(protocol::Encode(protocol::StopOp{id}));
+    if (!tracker_.State(id))
+      n.link->Send(protocol::Encode(protocol::StopOp{id}));
+    else if (!ForeignOp(n, id))
+      own.push_back(id);
   }
-  Apply(tracker_.NodeHeartbeat(n.name, h.running, clock_.Now()));
+  Apply(tracker_.NodeHeartbeat(n.name, own, clock_.Now()));
 }
 
 void NodeHub::OnClose(Session& session) {

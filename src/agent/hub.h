@@ -138,6 +138,7 @@ class NodeHub {
   void OnText(Session& session, const std::string& text);
   void OnClose(Session& session);
   void OnHello(Session& session, const protocol::Hello& hello);
+  bool ForeignOp(const Node& n, const std::string& op_id) const;
   void OnEvent(Node& node, const protocol::Event& e);
   void OnResult(Node& node, const protocol::OpResult& r);
   void OnHeartbeat(Node& node, const protocol::Heartbeat& h);

@@ -445,6 +445,37 @@ TEST(Enrollment, ANodeNameBelongsToItsFirstTokenAndLocalIsReserved) {
   s1->OnClose();
 }
 
+TEST(Enrollment, ANodeCannotAnswerForAnotherNodesOp) {
+  NodeHub hub(SystemClock::Instance(), Options());
+  hub.Start();
+  auto a = std::make_shared<ClosingLink>();
+  auto b = std::make_shared<ClosingLink>();
+  auto sa = hub.Accept(a, false, {41, 0});
+  auto sb = hub.Accept(b, false, {42, 0});
+  sa->OnText(HelloText("na"));
+  sb->OnText(HelloText("nb"));
+  auto fut = std::async(std::launch::async, [&] { return hub.AgentFor("na").AllocatePort(); });
+  std::string op_id;
+  for (int i = 0; i < 500 && op_id.empty(); ++i) {
+    std::this_thread::sleep_for(2ms);
+    std::lock_guard lock(a->mu);
+    for (const auto& t : a->sent) {
+      auto f = protocol::Decode(t);
+      if (f.ok() && std::holds_alternative<protocol::Op>(*f))
+        op_id = std::get<protocol::Op>(*f).op_id;
+    }
+  }
+  ASSERT_FALSE(op_id.empty());
+  sb->OnText(protocol::Encode(protocol::OpResult{op_id, true, "", {{"port", 1}}}));
+  EXPECT_EQ(fut.wait_for(100ms), std::future_status::timeout);  // nb's word is not taken
+  sa->OnText(protocol::Encode(protocol::OpResult{op_id, true, "", {{"port", 7}}}));
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(fut.get().value(), 7);
+  sa->OnClose();
+  sb->OnClose();
+  hub.Stop();
+}
+
 TEST(Enrollment, RevokedOrExpiredTokensCutTheirLinks) {
   NodeHub hub(SystemClock::Instance(), Options());
   hub.Start();

@@ -121,7 +121,11 @@ Result<Principal> AuthService::Authenticate(const std::string& bearer, const std
                 "authentication required: send Authorization: Bearer <token> (slipway login)");
 }
 
-Result<Principal> AuthService::FromToken(const std::string& token) {
+// A token of `kind` that is known, not revoked and not expired; its last use is recorded (to
+// the minute). kUnauthorized with the reason otherwise; `wrong_kind` names a token of
+// another kind.
+Result<ApiToken> AuthService::ValidToken(const std::string& token, const std::string& kind,
+                                         const char* wrong_kind) {
   auto t = store_.FindTokenByHash(crypto::Sha256Hex(token));
   if (!t.ok()) {
     if (t.status().code() == Code::kNotFound) return Status(Code::kUnauthorized, "invalid token");
@@ -131,11 +135,17 @@ Result<Principal> AuthService::FromToken(const std::string& token) {
   if (t->revoked_ms) return Status(Code::kUnauthorized, "token '" + t->name + "' was revoked");
   if (t->expires_ms && t->expires_ms <= now)
     return Status(Code::kUnauthorized, "token '" + t->name + "' has expired");
-  if (t->kind != "api") return Status(Code::kUnauthorized, "not an API token");
-  auto role = RoleFromString(t->role);
-  if (!role) return Status(Code::kUnauthorized, "token '" + t->name + "' has an unknown role");
+  if (t->kind != kind) return Status(Code::kUnauthorized, wrong_kind);
   if (now - t->last_used_ms > std::chrono::milliseconds(kTouchEvery).count())
     (void)store_.TouchToken(t->id, now);
+  return t;
+}
+
+Result<Principal> AuthService::FromToken(const std::string& token) {
+  auto t = ValidToken(token, "api", "not an API token");
+  if (!t.ok()) return t.status();
+  auto role = RoleFromString(t->role);
+  if (!role) return Status(Code::kUnauthorized, "token '" + t->name + "' has an unknown role");
   Principal p;
   p.name = t->name;
   p.role = *role;
@@ -148,19 +158,7 @@ Result<ApiToken> AuthService::AuthenticateNode(const std::string& bearer) {
   if (bearer.empty())
     return Status(Code::kUnauthorized,
                   "an enrollment token is required (slipway nodes token create)");
-  auto t = store_.FindTokenByHash(crypto::Sha256Hex(bearer));
-  if (!t.ok()) {
-    if (t.status().code() == Code::kNotFound) return Status(Code::kUnauthorized, "invalid token");
-    return t.status();
-  }
-  long long now = clock_.WallMillis();
-  if (t->revoked_ms) return Status(Code::kUnauthorized, "token '" + t->name + "' was revoked");
-  if (t->expires_ms && t->expires_ms <= now)
-    return Status(Code::kUnauthorized, "token '" + t->name + "' has expired");
-  if (t->kind != "node") return Status(Code::kUnauthorized, "not an enrollment token");
-  if (now - t->last_used_ms > std::chrono::milliseconds(kTouchEvery).count())
-    (void)store_.TouchToken(t->id, now);
-  return *t;
+  return ValidToken(bearer, "node", "not an enrollment token");
 }
 
 Result<Principal> AuthService::FromSession(const std::string& token, bool via_cookie) {

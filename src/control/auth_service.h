@@ -101,6 +101,8 @@ class AuthService {
                               bool& git_login);
   Status CheckLoginRepoNeedsCredentials();
   Result<LoginResult> OpenSession(const std::string& user, Role role, const std::string& source);
+  Result<ApiToken> ValidToken(const std::string& token, const std::string& kind,
+                              const char* wrong_kind);
   Result<Principal> FromToken(const std::string& token);
   Result<Principal> FromSession(const std::string& token, bool via_cookie);
   void Audit(const std::string& actor, const std::string& action, const std::string& source,

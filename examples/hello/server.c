@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 static char version[64] = "unknown";
+/* Which instance answered (SLIPWAY_INSTANCE_ID), for telling nodes apart behind a pool. */
+static char instance[32] = "-";
 static long long started_ms;
 static long long fail_after_ms = -1;
 static int health_fail;
@@ -63,11 +65,12 @@ static int write_all(int fd, const char *buf, size_t len) {
 }
 
 static int respond(int fd, int status, const char *type, const char *body, int keep_alive) {
-  char head[256];
+  char head[320];
   int n = snprintf(head, sizeof head,
-                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Version: %s\r\n%s\r\n",
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Version: %s\r\n"
+                   "X-Instance: %s\r\n%s\r\n",
                    status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Internal Server Error", type,
-                   strlen(body), version, keep_alive ? "" : "Connection: close\r\n");
+                   strlen(body), version, instance, keep_alive ? "" : "Connection: close\r\n");
   if (write_all(fd, head, (size_t)n) < 0) return -1;
   return write_all(fd, body, strlen(body));
 }
@@ -159,6 +162,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hello %s: crashing on purpose (CRASH=1)\n", version);
     return 3;
   }
+  if (getenv("SLIPWAY_INSTANCE_ID")) snprintf(instance, sizeof instance, "%.31s", getenv("SLIPWAY_INSTANCE_ID"));
   const char *port_env = getenv("PORT");
   const char *bind_env = getenv("BIND") ? getenv("BIND") : getenv("HOST");
   if (argc > 1 && !strcmp(argv[1], "--probe")) return probe(port_env ? atoi(port_env) : 8000);

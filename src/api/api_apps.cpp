@@ -29,10 +29,18 @@ json Api::AppView(const App& a) {
   json j = ToJson(a);
   auto serving = ctx_.serving.Get(a.id);
   if (serving) {
-    j["serving"] = {{"instance_id", serving->instance.id},
-                    {"pid", serving->instance.pid},
-                    {"port", serving->instance.port},
-                    {"release_id", serving->instance.release_id}};
+    // The first instance's fields at the top (one node is the common case), every node's
+    // under "instances".
+    const Instance& first = serving->first();
+    json all = json::array();
+    for (const auto& i : serving->instances)
+      all.push_back({{"instance_id", i.id}, {"node", i.node}, {"pid", i.pid}, {"port", i.port}});
+    j["serving"] = {{"instance_id", first.id},
+                    {"pid", first.pid},
+                    {"port", first.port},
+                    {"release_id", first.release_id},
+                    {"node", first.node},
+                    {"instances", all}};
   } else {
     j["serving"] = nullptr;
   }

@@ -61,6 +61,7 @@ nlohmann::json ToJson(const Release& r, std::optional<std::int64_t> current) {
           {"number", r.number},
           {"commit", r.commit},
           {"path", r.path},
+          {"nodes", r.nodes},
           {"deployment_id", r.deployment_id},
           {"created_ms", r.created_ms},
           {"current", current && *current == r.id}};

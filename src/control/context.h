@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "agent/agent.h"
 #include "agent/hub.h"
@@ -25,11 +26,26 @@ struct Paths {
   std::string askpass() const { return data + "/askpass.sh"; }
 };
 
-// What serves an app right now: its instance record and the gateway target for it.
+// What serves an app right now: one instance per node of its release and, for processes and
+// containers, the gateway target of each (in the same order). A swarm app has one instance
+// record (its service) and no targets: its pool follows the service's tasks.
 struct Serving {
-  Instance instance;
-  std::shared_ptr<gateway::Target> target;
+  std::vector<Instance> instances;  // never empty
+  std::vector<std::shared_ptr<gateway::Target>> targets;
+
+  const Instance& first() const { return instances.front(); }
+  const std::string& runtime() const { return first().runtime; }
 };
+
+// Points the app's main route at `targets`: none = nothing serves (503), one = that target,
+// several = a round-robin pool across them (across nodes).
+inline void RouteTo(gateway::Router& router, const std::string& app,
+                    const std::vector<std::shared_ptr<gateway::Target>>& targets) {
+  if (targets.size() > 1)
+    router.SetPool(app, targets);
+  else
+    router.Switch(app, targets.empty() ? nullptr : targets.front());
+}
 
 // In-memory view of serving instances, rebuilt from the store at start. Thread-safe.
 class ServingState {

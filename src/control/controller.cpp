@@ -62,8 +62,12 @@ void Controller::RouteApp(const App& app) {
   route.app = app.name;
   route.hosts = app.hosts.empty() ? std::vector<std::string>{app.name + ".localhost"} : app.hosts;
   route.path_prefix = app.path_prefix;
-  auto serving = ctx_.serving.Get(app.id);
-  route.target = serving ? serving->target : nullptr;
+  if (auto serving = ctx_.serving.Get(app.id)) {
+    if (serving->targets.size() == 1)
+      route.target = serving->targets.front();
+    else
+      route.pool = serving->targets;  // several nodes (a swarm app's pool is synced later)
+  }
   ctx_.router.SetRoute(std::move(route));
 }
 
@@ -127,13 +131,13 @@ Status Controller::DeleteApp(const std::string& name, const Actor& actor) {
     ctx_.router.Gate(name)->Resume();
   }
   if (auto serving = ctx_.serving.Get(app->id)) {
-    ctx_.On(serving->instance.node)
-        .StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
+    for (const auto& i : serving->instances)
+      ctx_.On(i.node).StopInstance(HandleOf(i), std::chrono::seconds(10));
     ctx_.serving.Set(app->id, std::nullopt);
   }
   std::set<std::string> nodes = {kLocalNode};
   if (auto releases = ctx_.store.ListReleases(app->id, true); releases.ok())
-    for (const auto& r : *releases) nodes.insert(r.node);
+    for (const auto& r : *releases) nodes.insert(r.nodes.begin(), r.nodes.end());
   if (auto s = ctx_.store.DeleteApp(app->id); !s.ok()) return s;
   for (const auto& node : nodes) RemoveAppFiles(node, name);
   Audit(actor, "app.delete", "app/" + name, name);
@@ -224,25 +228,56 @@ Deployment Controller::OfRetainedRelease(const App& app, const Release& release,
   return d;
 }
 
+// One owner per app: the checks, the stopped flag and taking the instances off the serving
+// state happen under mu_, which the scheduler, StartApp and the supervisor's restart take
+// too, so a restart cannot slip in between and undo a stop (nor a stop half-undo a start).
 Status Controller::StopApp(const std::string& app_name, const Actor& actor) {
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
+  std::optional<Serving> serving;
   {
     std::lock_guard lock(mu_);
     if (busy_apps_.count(app->id))
       return Conflict("app '" + app_name + "' has a deployment running");
+    if (auto s = CancelQueuedRestartsLocked(app->id, actor); !s.ok()) return s;
+    serving = ctx_.serving.Get(app->id);
+    if (!serving) return Conflict("app '" + app_name + "' is not running");
+    if (auto s = ctx_.store.SetAppStopped(app->id, true); !s.ok()) return s;
+    ctx_.serving.Set(app->id, std::nullopt);
   }
-  auto serving = ctx_.serving.Get(app->id);
-  if (!serving) return Conflict("app '" + app_name + "' is not running");
   ctx_.router.Switch(app_name, nullptr);
-  ctx_.serving.Set(app->id, std::nullopt);
-  ctx_.On(serving->instance.node)
-      .StopInstance(HandleOf(serving->instance), std::chrono::seconds(10));
-  Instance stopped = serving->instance;
-  stopped.state = "stopped";
-  (void)ctx_.store.UpdateInstance(stopped);
-  if (auto s = ctx_.store.SetAppStopped(app->id, true); !s.ok()) return s;
+  Status result = Status::Ok();
+  for (Instance stopped : serving->instances) {
+    ctx_.On(stopped.node).StopInstance(HandleOf(stopped), std::chrono::seconds(10));
+    stopped.state = "stopped";
+    if (auto s = ctx_.store.UpdateInstance(stopped); !s.ok()) result = s;
+  }
   Audit(actor, "app.stop", "app/" + app_name, app_name);
+  return result;
+}
+
+// A queued restart (the supervisor's, or a start) is moot once the app is stopped; any other
+// queued deployment is the user's to cancel first (kConflict). REQUIRES: mu_ held.
+Status Controller::CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor) {
+  std::vector<Deployment> restarts;
+  for (auto qid : queue_) {
+    if (queued_app_[qid] != app_id) continue;
+    auto d = ctx_.store.GetDeployment(qid);
+    if (!d.ok()) return d.status();
+    if (d->type != "restart")
+      return Conflict(fmt::format("app '{}' has deployment #{} queued: cancel it first", d->app,
+                                  d->id));
+    restarts.push_back(*d);
+  }
+  for (auto& d : restarts) {
+    std::erase(queue_, d.id);
+    queued_app_.erase(d.id);
+    d.status = DeployStatus::kCancelled;
+    d.error = "the app was stopped by " + actor.name;
+    d.completed_ms = ctx_.clock.WallMillis();
+    ctx_.events.Append(d.id, "queued", "cancelled", d.error);  // event first, then status
+    if (auto s = ctx_.store.UpdateDeployment(d); !s.ok()) return s;
+  }
   return Status::Ok();
 }
 
@@ -252,17 +287,41 @@ Result<Deployment> Controller::StartApp(const std::string& app_name, bool restar
   if (!app.ok()) return app.status();
   if (!app->current_release_id)
     return NotFound("app '" + app_name + "' has no release yet: deploy it first");
-  if (!restart && ctx_.serving.Get(app->id))
-    return Conflict("app '" + app_name + "' is already running");
   auto release = ctx_.store.GetRelease(*app->current_release_id);
   if (!release.ok()) return release.status();
-  (void)ctx_.store.SetAppStopped(app->id, false);
-  auto q = Enqueue(OfRetainedRelease(*app, *release, "restart"));
+  Result<Deployment> q = Internal("not queued");
+  {
+    std::lock_guard lock(mu_);
+    if (!restart && ctx_.serving.Get(app->id))
+      return Conflict("app '" + app_name + "' is already running");
+    if (auto s = ctx_.store.SetAppStopped(app->id, false); !s.ok()) return s;
+    q = EnqueueLocked(OfRetainedRelease(*app, *release, "restart"));
+  }
   if (q.ok()) {
     Audit(actor, restart ? "app.restart" : "app.start", "app/" + app_name, app_name,
           json{{"deployment", q->id}}.dump());
   }
   return q;
+}
+
+// The supervisor's restart of a crashed app, decided again under mu_ with a fresh record: a
+// stop, a delete or a deployment since the check wins, and nothing is queued twice.
+void Controller::RestartCrashed(std::int64_t app_id) {
+  std::lock_guard lock(mu_);
+  if (busy_apps_.count(app_id)) return;
+  for (auto qid : queue_)
+    if (queued_app_[qid] == app_id) return;
+  auto app = ctx_.store.GetAppById(app_id);
+  if (!app.ok() || app->stopped || !app->current_release_id || !ctx_.serving.Get(app_id)) return;
+  auto release = ctx_.store.GetRelease(*app->current_release_id);
+  if (!release.ok()) return;
+  auto q = EnqueueLocked(OfRetainedRelease(*app, *release, "restart"));
+  if (!q.ok()) {
+    spdlog::error("{}: restart failed: {}", app->name, q.status().message());
+    return;
+  }
+  Audit(SystemActor("supervisor"), "app.restart", "app/" + app->name, app->name,
+        json{{"deployment", q->id}}.dump());
 }
 
 // --- gateway modes ---------------------------------------------------------------------
@@ -335,6 +394,11 @@ void Controller::ApplyGate(const std::string& app_name, const GatewayState& stat
 Result<Deployment> Controller::Enqueue(Deployment d, const WebhookDelivery* delivery,
                                        const std::optional<GitCredential>& credentials) {
   std::lock_guard lock(mu_);
+  return EnqueueLocked(std::move(d), delivery, credentials);
+}
+
+Result<Deployment> Controller::EnqueueLocked(Deployment d, const WebhookDelivery* delivery,
+                                             const std::optional<GitCredential>& credentials) {
   if (stopping_) return Unavailable("the server is shutting down");
   auto created = delivery ? ctx_.store.CreateDeploymentForDelivery(std::move(d), *delivery)
                           : ctx_.store.CreateDeployment(std::move(d));
@@ -542,231 +606,6 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
     }
   }
   return count(dl.event, out);
-}
-
-// --- recovery ------------------------------------------------------------------------
-
-namespace {
-// Whether `path` exists on the node; false when the node cannot say.
-bool Exists(Agent& agent, const std::string& path) {
-  auto exists = agent.PathExists(path);
-  return exists.ok() && *exists;
-}
-}  // namespace
-
-void Controller::Recover() {
-  auto running = ctx_.store.ListDeployments({std::nullopt, DeployStatus::kRunning, 1000});
-  if (running.ok()) {
-    for (auto d : *running) {
-      d.error = fmt::format("{}: interrupted by a server restart", ToString(d.stage));
-      d.status = DeployStatus::kFailed;
-      d.completed_ms = ctx_.clock.WallMillis();
-      ctx_.events.Append(d.id, ToString(d.stage), "failed", d.error);
-      (void)ctx_.store.UpdateDeployment(d);
-      spdlog::warn("deployment #{} was running when the server stopped; marked failed", d.id);
-    }
-  }
-  ReapStrays();
-  // Nothing builds while the server is down: what is under builds/ was interrupted.
-  if (auto s = ctx_.agent.RemovePath(ctx_.paths.data + "/builds"); !s.ok())
-    spdlog::warn("cannot clear interrupted builds: {}", s.message());
-  if (auto apps = ctx_.store.ListApps(); apps.ok()) {
-    for (const auto& app : *apps) RecoverApp(app);
-  }
-  auto queued = ctx_.store.ListDeployments({std::nullopt, DeployStatus::kQueued, 1000});
-  if (queued.ok()) {
-    std::lock_guard lock(mu_);
-    for (auto it = queued->rbegin(); it != queued->rend(); ++it) {
-      queue_.push_back(it->id);
-      queued_app_[it->id] = it->app_id;
-    }
-  }
-}
-
-// The app's files on `node`; a node that is not connected keeps them (and is told nothing).
-void Controller::RemoveAppFiles(const std::string& node, const std::string& app) {
-  if (!ctx_.Reachable(node)) {
-    spdlog::warn("app {}: node {} is not connected; its files stay there", app, node);
-    return;
-  }
-  for (const auto& dir : {ctx_.paths.releases(app), ctx_.paths.builds(app), ctx_.paths.cache(app),
-                          ctx_.paths.logs(app)}) {
-    if (auto s = ctx_.On(node).RemovePath(dir); !s.ok())
-      spdlog::warn("app {} on node {}: {}", app, node, s.message());
-  }
-}
-
-void Controller::RecoverApp(const App& app) {
-  // The gate holds (or answers 503) before the route appears. A max outside 1s..1h can only
-  // come from a hand-edited database: the default is used instead.
-  GatewayState gate = app.gateway;
-  if (!ValidatePauseMax(std::chrono::milliseconds(gate.max_ms)).ok()) gate.max_ms = 30000;
-  ApplyGate(app.name, gate);
-  if (gate.mode != GatewayMode::kOpen)
-    spdlog::info("{}: gateway restored to {}", app.name, ToString(gate.mode));
-  auto instances = ctx_.store.ListLiveInstances(app.id);
-  std::optional<Instance> adopted;
-  if (instances.ok()) {
-    for (auto inst : *instances) {
-      InstanceHandle h = HandleOf(inst);
-      bool current = app.current_release_id && inst.release_id == *app.current_release_id;
-      // A remote node reconnects after the control plane restarts: its instance is trusted
-      // until the supervisor can ask (a dead one is then restarted there).
-      bool reachable = ctx_.Reachable(inst.node);
-      if (current && !adopted && (!reachable || ctx_.On(inst.node).IsRunning(h))) {
-        adopted = inst;
-        continue;
-      }
-      if (!reachable) continue;  // stopped when the node is back (supervision)
-      ctx_.On(inst.node).StopInstance(h, std::chrono::seconds(5));
-      inst.state = "stopped";
-      (void)ctx_.store.UpdateInstance(inst);
-    }
-  }
-  if (!adopted && app.current_release_id && !app.stopped) {
-    // The serving release is still on disk (and its image on the node): start it again
-    // instead of rebuilding.
-    auto release = ctx_.store.GetRelease(*app.current_release_id);
-    auto manifest = release.ok() ? Manifest::FromJson(release->manifest_json)
-                                 : Result<Manifest>(release.status());
-    Result<Instance> started = NotFound("the serving release is gone from disk");
-    if (manifest.ok() && manifest->runtime == "swarm") {
-      started = RedeployService(app, *release, *manifest);
-    } else if (manifest.ok() && !ctx_.Reachable(release->node)) {
-      started = Unavailable("node " + release->node + " is not connected");
-    } else if (manifest.ok() && Exists(ctx_.On(release->node), release->path)) {
-      started = LaunchInstance(ctx_, app, *release, *manifest, "serving");
-    }
-    if (started.ok()) {
-      auto deadline = ctx_.clock.Now() + manifest->health_timeout;
-      auto h = HandleOf(*started);
-      Agent& agent = ctx_.On(started->node);
-      while (
-          ctx_.clock.Now() < deadline && agent.IsRunning(h) &&
-          !agent.Probe(h.port, manifest->health_path, std::chrono::milliseconds(1000)).healthy()) {
-        ctx_.clock.SleepFor(std::chrono::milliseconds(20));
-      }
-      adopted = *started;
-      spdlog::info("{}: restarted release {} on port {}", app.name, release->number, started->port);
-    } else {
-      spdlog::error("{}: the serving release cannot be restarted: {}", app.name,
-                    started.status().message());
-    }
-  }
-  if (adopted && adopted->runtime == "swarm") {
-    adopted->state = "serving";
-    (void)ctx_.store.UpdateInstance(*adopted);
-    ctx_.serving.Set(app.id, Serving{*adopted, nullptr});
-    RouteApp(app);
-    (void)SyncServicePool(ctx_, app.name, adopted->container_id);
-    spdlog::info("{}: following the tasks of service {}", app.name, ServiceName(app.name));
-    return;
-  }
-  if (adopted) {
-    auto made = TargetOf(ctx_, fmt::format("{}-i{}", app.name, adopted->id), *adopted);
-    if (!made.ok()) {
-      spdlog::error("{}: cannot route to instance {}: {}", app.name, adopted->id,
-                    made.status().message());
-      RouteApp(app);
-      return;
-    }
-    auto target = *made;
-    adopted->state = "serving";
-    (void)ctx_.store.UpdateInstance(*adopted);
-    ctx_.serving.Set(app.id, Serving{*adopted, target});
-    spdlog::info("{}: serving instance {} (pid {}, port {})", app.name, adopted->id, adopted->pid,
-                 adopted->port);
-  }
-  RouteApp(app);
-}
-
-Result<Instance> Controller::RedeployService(const App& app, const Release& release,
-                                             const Manifest& manifest) {
-  auto id = ctx_.agent.DeployService(MakeServiceSpec(app, release, manifest));
-  if (!id.ok()) return id.status();
-  Instance rec;
-  rec.app_id = app.id;
-  rec.release_id = release.id;
-  rec.runtime = "swarm";
-  rec.container_id = *id;
-  rec.state = "serving";
-  return ctx_.store.CreateInstance(rec);
-}
-
-// Keeps the gateway pools of swarm apps on their current tasks between deployments (a task
-// that crashed and came back has a new port). Apps with a deployment running are left to it.
-void Controller::SyncLoop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(500));
-    if (stopping_) break;
-    std::set<std::int64_t> busy = busy_apps_;
-    lock.unlock();
-    try {
-      SyncOnce(busy);
-    } catch (const std::exception& e) {  // one bad pass must not end the process
-      spdlog::error("sync pass failed: {}", e.what());
-    }
-    lock.lock();
-  }
-}
-
-void Controller::SyncOnce(const std::set<std::int64_t>& busy) {
-  auto apps = ctx_.store.ListApps();
-  if (!apps.ok()) return;
-  for (const auto& app : *apps) {
-    auto serving = ctx_.serving.Get(app.id);
-    if (!serving || busy.count(app.id)) continue;
-    if (serving->instance.runtime == "swarm") {
-      (void)SyncServicePool(ctx_, app.name, serving->instance.container_id);
-    } else if (serving->instance.runtime == "process") {
-      Supervise(app, *serving);
-    }
-  }
-}
-
-// A serving process that died is replaced by a restart deployment of the same release, with
-// exponential backoff (1 s doubling to 60 s) so an app that crashes at once does not spin.
-// (Containers have Docker's restart policy; Swarm restarts its own tasks.)
-void Controller::Supervise(const App& app, const Serving& serving) {
-  const std::string& node = serving.instance.node;
-  if (!ctx_.Reachable(node)) return;  // asked again once the node is back
-  if (ctx_.On(node).IsRunning(HandleOf(serving.instance))) {
-    if (auto it = restarts_.find(app.id);
-        it != restarts_.end() && ctx_.clock.Now() > it->second.next + std::chrono::minutes(5)) {
-      restarts_.erase(it);  // stable for a while: forget the crash history
-    }
-    return;
-  }
-  auto& backoff = restarts_[app.id];
-  auto now = ctx_.clock.Now();
-  if (now < backoff.next) return;
-  auto delay = std::chrono::seconds(std::min(60, 1 << std::min(backoff.attempts, 6)));
-  backoff.attempts++;
-  backoff.next = now + delay;
-  spdlog::warn("{}: instance {} (pid {}) is gone; restarting release (attempt {})", app.name,
-               serving.instance.id, serving.instance.pid, backoff.attempts);
-  auto d = StartApp(app.name, true, SystemActor("supervisor"));
-  if (!d.ok()) spdlog::error("{}: restart failed: {}", app.name, d.status().message());
-}
-
-// Kills processes and removes containers an earlier run left behind (build steps, instances
-// that are no longer recorded as live); recorded live instances are left to RecoverApp.
-void Controller::ReapStrays() {
-  std::vector<int> pids;
-  std::vector<std::string> containers;
-  auto instances = ctx_.store.ListLiveInstances(0);
-  if (!instances.ok()) {  // without the list, everything would look like a stray
-    spdlog::error("not reaping strays: {}", instances.status().message());
-    return;
-  }
-  for (const auto& i : *instances) {
-    if (i.node != kLocalNode) continue;  // each node reaps its own
-    if (i.pid) pids.push_back(i.pid);
-    if (!i.container_id.empty()) containers.push_back(i.container_id);
-  }
-  auto reaped = ctx_.agent.ReapStrays(pids, containers);
-  if (!reaped.ok()) spdlog::warn("reaping strays: {}", reaped.status().message());
 }
 
 }  // namespace slipway

@@ -91,6 +91,11 @@ class Controller {
   // transaction (kConflict for a replay, nothing queued).
   Result<Deployment> Enqueue(Deployment d, const WebhookDelivery* delivery = nullptr,
                              const std::optional<GitCredential>& credentials = std::nullopt);
+  // Enqueue with mu_ already held.
+  Result<Deployment> EnqueueLocked(Deployment d, const WebhookDelivery* delivery = nullptr,
+                                   const std::optional<GitCredential>& credentials = std::nullopt);
+  Status CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor);
+  void RestartCrashed(std::int64_t app_id);
   void Audit(const Actor& actor, const std::string& action, const std::string& target,
              const std::string& app, const std::string& detail_json = "{}");
   static Deployment OfRetainedRelease(const App& app, const Release& release,
@@ -106,6 +111,13 @@ class Controller {
   void ApplyGate(const std::string& app, const GatewayState& state);
   void Recover();
   void RecoverApp(const App& app);
+  void RestoreGate(const App& app);
+  std::map<std::string, Instance> AdoptLive(const App& app);
+  void StartOnNode(const App& app, const Release& release, const Manifest& manifest,
+                   const std::string& node, std::map<std::string, Instance>& adopted);
+  void StartService(const App& app, const Release& release, const Manifest& manifest,
+                    std::map<std::string, Instance>& adopted);
+  void Serve(const App& app, const std::map<std::string, Instance>& adopted);
   void RemoveAppFiles(const std::string& node, const std::string& app);
   void ReapStrays();
   void SyncLoop();

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
+#include "control/deployer_util.h"
 #include "control/instances.h"
 #include "git/git.h"
 #include "net/http.h"
@@ -15,16 +17,6 @@
 
 namespace slipway {
 using std::chrono::milliseconds;
-
-namespace {
-std::string Short(const std::string& sha) {
-  return sha.substr(0, 7);
-}
-
-std::string Mib(long long bytes) {
-  return fmt::format("{:.1f} MiB", bytes / 1048576.0);
-}
-}  // namespace
 
 // A manifest is a page of YAML; anything near this size is a mistake.
 constexpr std::size_t kMaxManifestBytes = 256u << 10;
@@ -37,10 +29,43 @@ Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>&
       credentials_(std::move(credentials)),
       placement_(std::move(placement)) {}
 
-// Chooses the node for `labels`: none = the local node; otherwise the first connected,
-// undrained node (by name) that carries them all.
-Result<std::string> Deployer::NodeFor(const std::vector<std::string>& labels) const {
-  if (labels.empty() || !ctx_.hub) return std::string(kLocalNode);
+// --- units and placement -----------------------------------------------------------------
+
+Status Deployer::ForEachUnit(const UnitFn& fn, bool parallel) {
+  auto failed = [this](const Unit& u, const Status& s) {
+    return units_.size() > 1 ? Status(s.code(), "node " + u.node + ": " + s.message()) : s;
+  };
+  if (units_.size() == 1 || !parallel) {
+    for (auto& u : units_) {
+      if (Status s = fn(u); !s.ok()) return failed(u, s);
+    }
+    return Status::Ok();
+  }
+  std::vector<Status> results(units_.size());
+  std::vector<std::thread> threads;
+  threads.reserve(units_.size());
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        results[i] = fn(units_[i]);
+      } catch (const std::exception& e) {  // a unit's thread must not end the process
+        results[i] = Status(Code::kInternal, std::string("internal error: ") + e.what());
+      } catch (...) {
+        results[i] = Status(Code::kInternal, "internal error");
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < units_.size(); ++i) {
+    if (!results[i].ok()) return failed(units_[i], results[i]);
+  }
+  return Status::Ok();
+}
+
+// The nodes for `labels`: none = the local node; otherwise every connected, undrained node
+// (by name) that carries them all.
+Result<std::vector<std::string>> Deployer::NodesFor(const std::vector<std::string>& labels) const {
+  if (labels.empty() || !ctx_.hub) return std::vector<std::string>{kLocalNode};
   std::set<std::string> drained;
   if (auto nodes = ctx_.store.ListNodes(); nodes.ok()) {
     for (const auto& n : *nodes)
@@ -53,7 +78,29 @@ Result<std::string> Deployer::NodeFor(const std::vector<std::string>& labels) co
     for (const auto& l : labels) wanted += (wanted.empty() ? "" : ", ") + l;
     return Unavailable("no connected node carries the labels [" + wanted + "]");
   }
-  return matching.front();
+  return matching;
+}
+
+void Deployer::PlaceOn(const std::vector<std::string>& nodes) {
+  units_.clear();
+  for (const auto& n : nodes) units_.push_back(Unit{n, "", std::nullopt, nullptr, 0});
+}
+
+std::vector<std::string> Deployer::UnitNodes() const {
+  std::vector<std::string> out;
+  for (const auto& u : units_) out.push_back(u.node);
+  return out;
+}
+
+std::string Deployer::Tag(const Unit& u) const {
+  return units_.size() > 1 ? "[" + u.node + "] " : "";
+}
+
+os::LineSink Deployer::SinkFor(const Unit& u, const std::string& stage, bool stderr_only) {
+  return [this, tag = Tag(u), stage, stderr_only](os::OutputStream s, std::string_view line) {
+    ctx_.events.Append(d_.id, stage, "log", tag + std::string(line),
+                       stderr_only || s == os::OutputStream::kStderr ? "stderr" : "stdout");
+  };
 }
 
 // Before the manifest is known: --nodes, else the labels of the release serving now.
@@ -64,12 +111,31 @@ Status Deployer::Place() {
       if (auto m = Manifest::FromJson(r->manifest_json); m.ok()) labels = m->nodes;
     }
   }
-  auto node = NodeFor(labels);
-  if (!node.ok()) return node.status();
-  node_ = *node;
+  auto nodes = NodesFor(labels);
+  if (!nodes.ok()) return nodes.status();
+  PlaceOn(*nodes);
   placed_by_ = labels;
   return Status::Ok();
 }
+
+// The manifest's nodes: decide where the app runs unless --nodes said otherwise. When the
+// nodes chosen before the manifest was known differ from the ones it matches, fetch and
+// check out again there (once: the new placement follows the manifest).
+Status Deployer::FollowManifestPlacement() {
+  if (!placement_.empty() || manifest_.nodes == placed_by_) return Status::Ok();
+  placed_by_ = manifest_.nodes;
+  auto nodes = NodesFor(manifest_.nodes);
+  if (!nodes.ok()) return nodes.status();
+  if (*nodes == UnitNodes()) return Status::Ok();
+  RemoveBuildDirs();
+  Emit(Stage::kCheckout, "info",
+       "slipway.yaml places " + app_.name + " on node(s) " + JoinNodes(*nodes));
+  PlaceOn(*nodes);
+  if (auto s = Fetch(); !s.ok()) return s;
+  return Checkout();
+}
+
+// --- the run -------------------------------------------------------------------------------
 
 // What is left of deploy.timeout: every stage, build and test steps included, ends by then.
 milliseconds Deployer::Remaining() const {
@@ -89,10 +155,14 @@ std::string Deployer::FetchUrl() const {
 }
 
 // A build directory that did not become a release (failed, cancelled) is not kept.
-void Deployer::RemoveBuildDir() {
-  if (workdir_.empty()) return;
-  if (auto s = agent().RemovePath(workdir_); !s.ok())
-    spdlog::warn("deployment {}: cannot remove its build directory: {}", d_.id, s.message());
+void Deployer::RemoveBuildDirs() {
+  for (auto& u : units_) {
+    if (u.workdir.empty() || !ctx_.Reachable(u.node)) continue;
+    if (auto s = agent(u).RemovePath(u.workdir); !s.ok())
+      spdlog::warn("deployment {}: cannot remove its build directory on node {}: {}", d_.id,
+                   u.node, s.message());
+    u.workdir.clear();
+  }
 }
 
 void Deployer::Emit(Stage stage, const std::string& state, const std::string& text) {
@@ -107,7 +177,6 @@ void Deployer::Save() {
     spdlog::error("deployment {}: cannot save: {}", d_.id, s.ToString());
   }
 }
-
 Deployment Deployer::Run() {
   auto started = ctx_.clock.Now();
   started_ = started;
@@ -176,12 +245,12 @@ Deployment Deployer::Run() {
         break;
     }
   }
-  if (runtime_rolled_back_ && new_instance_) {
-    new_instance_->state = "stopped";
-    (void)ctx_.store.UpdateInstance(*new_instance_);
+  if (runtime_rolled_back_ && !units_.empty() && units_.front().instance) {
+    units_.front().instance->state = "stopped";
+    (void)ctx_.store.UpdateInstance(*units_.front().instance);
   }
   if (machine_.status() == DeployStatus::kSucceeded) PruneReleases();
-  RemoveBuildDir();
+  RemoveBuildDirs();
   double seconds = std::chrono::duration<double>(ctx_.clock.Now() - started).count();
   // The last event goes first, the terminal status after it: a reader that sees the status
   // terminal and then reads the events is sure to get every event.
@@ -219,15 +288,19 @@ Status Deployer::RunStage(Stage stage) {
     case Stage::kCheckout:
       return rollback ? Status::Ok() : Checkout();
     case Stage::kBuild:
-      return rollback ? Status::Ok() : Steps(stage, manifest_.build);
+      return rollback ? Status::Ok() : ForEachUnit([this](Unit& u) {
+        return Steps(u, Stage::kBuild, manifest_.build);
+      });
     case Stage::kTest:
-      return rollback ? Status::Ok() : Steps(stage, manifest_.test);
+      return rollback ? Status::Ok() : ForEachUnit([this](Unit& u) {
+        return Steps(u, Stage::kTest, manifest_.test);
+      });
     case Stage::kRelease:
       return MakeRelease();
     case Stage::kStart:
-      return StartInstance();
+      return swarm() ? StartService() : ForEachUnit([this](Unit& u) { return StartInstance(u); });
     case Stage::kVerify:
-      return Verify();
+      return swarm() ? VerifyService() : ForEachUnit([this](Unit& u) { return Verify(u); });
     case Stage::kSwitch:
       return Switch();
     case Stage::kDrain:
@@ -238,42 +311,63 @@ Status Deployer::RunStage(Stage stage) {
 }
 
 Status Deployer::Fetch() {
-  if (node_.empty()) {
+  if (units_.empty()) {
     if (auto s = Place(); !s.ok()) return s;
   }
-  Emit(Stage::kFetch, "info", "fetching " + git::RedactUrl(app_.repo) + " on node " + node_);
-  auto sink = [this](os::OutputStream s, std::string_view line) {
-    ctx_.events.Append(d_.id, "fetch", "log", std::string(line),
-                       s == os::OutputStream::kStderr ? "stderr" : "stdout");
-  };
-  return agent().Fetch(FetchUrl(), ctx_.paths.cache(app_.name), &cancel_, sink);
+  Emit(Stage::kFetch, "info",
+       "fetching " + git::RedactUrl(app_.repo) + " on node(s) " + JoinNodes(UnitNodes()));
+  return ForEachUnit(
+      [this](Unit& u) {
+        return agent(u).Fetch(FetchUrl(), ctx_.paths.cache(app_.name), &cancel_,
+                              SinkFor(u, "fetch"));
+      },
+      true);
 }
 
 // A push deploys its commit only while that commit is the branch's tip: a late or replayed
 // delivery (the delivery id is not signed) must not roll production back to an old commit.
 Status Deployer::CheckPushIsTip(const std::string& sha) {
   if (d_.type != "push" || d_.commit.empty()) return Status::Ok();
-  auto tip = agent().Resolve(ctx_.paths.cache(app_.name), "refs/heads/" + d_.ref);
+  auto tip = agent(units_.front()).Resolve(ctx_.paths.cache(app_.name), "refs/heads/" + d_.ref);
   if (!tip.ok()) return tip.status();
   if (*tip == sha) return Status::Ok();
   return Conflict(fmt::format("stale push: {} is no longer the tip of {} (now {}); not deployed",
                               Short(sha), d_.ref, Short(*tip)));
 }
 
+// The commit is resolved on the first node and exported on each; the manifest is read from
+// the first node's copy (every node has the same commit).
 Status Deployer::Checkout() {
-  auto sha = agent().Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
+  auto sha = agent(units_.front())
+                 .Resolve(ctx_.paths.cache(app_.name), d_.commit.empty() ? d_.ref : d_.commit);
   if (!sha.ok()) return sha.status();
   if (auto s = CheckPushIsTip(*sha); !s.ok()) return s;
   d_.commit = *sha;
   Save();
-  workdir_ = fmt::format("{}/{}-{}", ctx_.paths.builds(app_.name), d_.id, Short(d_.commit));
-  auto sink = [this](os::OutputStream, std::string_view line) {
-    ctx_.events.Append(d_.id, "checkout", "log", std::string(line), "stderr");
-  };
-  if (auto s = agent().Export(ctx_.paths.cache(app_.name), d_.commit, workdir_, sink); !s.ok())
-    return s;
+  if (auto s = ForEachUnit([this](Unit& u) { return ExportOn(u); }, true); !s.ok()) return s;
   Emit(Stage::kCheckout, "info", "checked out " + d_.commit);
-  auto text = agent().ReadFile(workdir_ + "/slipway.yaml", kMaxManifestBytes);
+  if (auto s = ReadManifest(units_.front()); !s.ok()) return s;
+  if (auto s = FollowManifestPlacement(); !s.ok()) return s;
+  if (swarm() && units_.size() > 1) {  // one swarm, managed from one node's Docker
+    Emit(Stage::kCheckout, "info", "runtime swarm: the service is managed from node " +
+                                       units_.front().node + " only");
+    std::vector<Unit> rest(units_.begin() + 1, units_.end());
+    units_.resize(1);
+    for (auto& u : rest) {
+      if (ctx_.Reachable(u.node)) (void)agent(u).RemovePath(u.workdir);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Deployer::ExportOn(Unit& u) {
+  u.workdir = fmt::format("{}/{}-{}", ctx_.paths.builds(app_.name), d_.id, Short(d_.commit));
+  return agent(u).Export(ctx_.paths.cache(app_.name), d_.commit, u.workdir,
+                         SinkFor(u, "checkout", true));
+}
+
+Status Deployer::ReadManifest(Unit& u) {
+  auto text = agent(u).ReadFile(u.workdir + "/slipway.yaml", kMaxManifestBytes);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound)
       return Invalid("slipway.yaml: not found at the repository root");
@@ -291,28 +385,7 @@ Status Deployer::Checkout() {
   machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
   d_.config_json = manifest_.SummaryJson();  // the record keeps a summary, not the steps
   Save();
-  return FollowManifestPlacement();
-}
-
-// The manifest's nodes: decide where the app runs unless --nodes said otherwise. When the
-// node chosen before the manifest was known does not fit, fetch and check out again on one
-// that does (once: the new placement follows the manifest).
-Status Deployer::FollowManifestPlacement() {
-  if (!placement_.empty() || manifest_.nodes == placed_by_) return Status::Ok();
-  placed_by_ = manifest_.nodes;
-  bool fits = manifest_.nodes.empty() ? node_ == kLocalNode : node_ != kLocalNode;
-  if (fits && node_ != kLocalNode) {
-    auto view = ctx_.hub ? ctx_.hub->Get(node_) : std::nullopt;
-    fits = view && HasLabels(view->labels, manifest_.nodes);
-  }
-  if (fits) return Status::Ok();
-  auto node = NodeFor(manifest_.nodes);
-  if (!node.ok()) return node.status();
-  RemoveBuildDir();
-  Emit(Stage::kCheckout, "info", "slipway.yaml places " + app_.name + " on node " + *node);
-  node_ = *node;
-  if (auto s = Fetch(); !s.ok()) return s;
-  return Checkout();
+  return Status::Ok();
 }
 
 std::map<std::string, std::string> Deployer::StepEnv() const {
@@ -323,25 +396,21 @@ std::map<std::string, std::string> Deployer::StepEnv() const {
   return env;
 }
 
-Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
+Status Deployer::Steps(Unit& u, Stage stage, const std::vector<std::string>& steps) {
   if (steps.empty()) {
-    Emit(stage, "info", "no steps");
+    Emit(stage, "info", Tag(u) + "no steps");
     return Status::Ok();
   }
   const std::string stage_name = ToString(stage);
   for (std::size_t i = 0; i < steps.size(); ++i) {
-    Emit(stage, "info", "$ " + steps[i]);
+    Emit(stage, "info", Tag(u) + "$ " + steps[i]);
     StepRequest req;
     req.command = steps[i];
-    req.cwd = workdir_;
+    req.cwd = u.workdir;
     req.env = StepEnv();
     req.cancel = &cancel_;
     req.timeout = Remaining();
-    auto sink = [this, &stage_name](os::OutputStream s, std::string_view line) {
-      ctx_.events.Append(d_.id, stage_name, "log", std::string(line),
-                         s == os::OutputStream::kStderr ? "stderr" : "stdout");
-    };
-    auto result = agent().RunStep(req, sink);
+    auto result = agent(u).RunStep(req, SinkFor(u, stage_name));
     if (!result.ok()) return result.status();
     if (result->cancelled) return {Code::kCancelled, "cancelled"};
     if (result->timed_out) {
@@ -359,412 +428,87 @@ Status Deployer::Steps(Stage stage, const std::vector<std::string>& steps) {
   return Status::Ok();
 }
 
-Status Deployer::MakeRelease() {
-  if (d_.type == "rollback" || d_.type == "restart") {
-    if (!d_.release_id) return Invalid(d_.type + " without a release");
-    auto r = ctx_.store.GetRelease(*d_.release_id);
-    if (!r.ok()) return r.status();
-    node_ = r->node;
-    auto exists = agent().PathExists(r->path);
-    if (!exists.ok()) return exists.status();
-    if (r->pruned || !*exists)
-      return NotFound(fmt::format("release {} is no longer on disk", r->number));
-    auto m = Manifest::FromJson(r->manifest_json);
-    if (!m.ok()) return m.status();
-    release_ = *r;
-    manifest_ = *m;
-    machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
-    d_.commit = r->commit;
-    Emit(Stage::kRelease, "info",
-         fmt::format("{} release {} ({}) without a rebuild",
-                     d_.type == "restart" ? "restarting" : "rolling back to", r->number,
-                     Short(r->commit)));
-    return Status::Ok();
+// Rollbacks and restarts start a retained release on the nodes that keep it.
+Status Deployer::RetainedRelease() {
+  if (!d_.release_id) return Invalid(d_.type + " without a release");
+  auto r = ctx_.store.GetRelease(*d_.release_id);
+  if (!r.ok()) return r.status();
+  if (r->pruned) return NotFound(fmt::format("release {} is no longer on disk", r->number));
+  std::vector<std::string> nodes;
+  for (const auto& n : r->nodes) {
+    if (ctx_.Reachable(n))
+      nodes.push_back(n);
+    else
+      Emit(Stage::kRelease, "info", "node " + n + " is not connected: release skipped there");
   }
+  if (nodes.empty())
+    return Unavailable(fmt::format("no node that keeps release {} is connected", r->number));
+  PlaceOn(nodes);
+  auto m = Manifest::FromJson(r->manifest_json);
+  if (!m.ok()) return m.status();
+  release_ = *r;
+  manifest_ = *m;
+  machine_.SetOptions({manifest_.deploy_timeout, manifest_.watch_window});
+  auto on_disk = ForEachUnit([&](Unit& u) -> Status {
+    auto exists = agent(u).PathExists(r->path);
+    if (!exists.ok()) return exists.status();
+    return *exists ? Status::Ok()
+                   : NotFound(fmt::format("release {} is no longer on disk", r->number));
+  });
+  if (!on_disk.ok()) return on_disk;
+  d_.commit = r->commit;
+  Emit(Stage::kRelease, "info",
+       fmt::format("{} release {} ({}) without a rebuild",
+                   d_.type == "restart" ? "restarting" : "rolling back to", r->number,
+                   Short(r->commit)));
+  return Status::Ok();
+}
+
+// One release record for all nodes; each node moves its build directory to the same path.
+Status Deployer::MakeRelease() {
+  if (d_.type == "rollback" || d_.type == "restart") return RetainedRelease();
   Release r;
   r.app_id = app_.id;
   r.commit = d_.commit;
   r.manifest_json = manifest_.ToJson();
   r.deployment_id = d_.id;
-  r.node = node_;
+  r.nodes = UnitNodes();
   r.path = "";  // set once the number is known
   auto created = ctx_.store.CreateRelease(r);
   if (!created.ok()) return created.status();
   release_ = *created;
-  std::string dest =
+  release_.path =
       fmt::format("{}/{}-{}", ctx_.paths.releases(app_.name), release_.number, Short(d_.commit));
-  if (auto s = agent().MovePath(workdir_, dest); !s.ok()) {  // atomic, no copy
+  if (auto s = ctx_.store.SetReleasePath(release_.id, release_.path); !s.ok()) return s;
+  if (auto s = ForEachUnit([this](Unit& u) { return ReleaseOn(u); }); !s.ok()) {
     (void)ctx_.store.MarkReleasePruned(release_.id);
-    return s;
-  }
-  release_.path = dest;
-  if (auto s = ctx_.store.SetReleasePath(release_.id, dest); !s.ok()) return s;
-  if (manifest_.is_image_runtime()) {
-    if (auto s = PrepareImage(); !s.ok()) {
-      (void)ctx_.store.MarkReleasePruned(release_.id);
-      return s;
+    for (auto& u : units_) {
+      if (u.workdir.empty() && ctx_.Reachable(u.node)) (void)agent(u).RemovePath(release_.path);
     }
+    return s;
   }
   d_.release_id = release_.id;
   Save();
-  Emit(Stage::kRelease, "info", fmt::format("release {} at {}", release_.number, dest));
+  Emit(Stage::kRelease, "info", fmt::format("release {} at {}", release_.number, release_.path));
   return Status::Ok();
 }
 
-Status Deployer::PrepareImage() {
+Status Deployer::ReleaseOn(Unit& u) {
+  if (auto s = agent(u).MovePath(u.workdir, release_.path); !s.ok()) return s;  // atomic
+  u.workdir.clear();
+  if (manifest_.is_image_runtime()) return PrepareImage(u);
+  return Status::Ok();
+}
+
+Status Deployer::PrepareImage(Unit& u) {
   ImageRequest req{release_.path, manifest_.dockerfile, manifest_.image_tar, manifest_.image,
                    ImageTag(app_.name, release_)};
   Emit(Stage::kRelease, "info",
-       !req.dockerfile.empty()  ? "building image " + req.tag + " from " + req.dockerfile
-       : !req.image_tar.empty() ? "loading image tarball " + req.image_tar + " as " + req.tag
-                                : "tagging image " + req.image + " as " + req.tag);
-  auto sink = [this](os::OutputStream, std::string_view line) {
-    ctx_.events.Append(d_.id, "release", "log", std::string(line), "stdout");
-  };
-  return agent().PrepareImage(req, sink);
-}
-
-Status Deployer::StartInstance() {
-  if (swarm()) return StartService();
-  auto instance = LaunchInstance(ctx_, app_, release_, manifest_, "starting");
-  if (!instance.ok()) return instance.status();
-  new_instance_ = *instance;
-  Emit(Stage::kStart, "info",
-       new_instance_->container_id.empty()
-           ? fmt::format("started release {} as pid {} on port {} (node {})", release_.number,
-                         new_instance_->pid, new_instance_->port, node_)
-           : fmt::format("started container slipway-{}-{} ({}) on {}:{} (node {})", app_.name,
-                         release_.number, new_instance_->container_id.substr(0, 12),
-                         ctx_.AddressOf(node_), new_instance_->port, node_));
-  return Status::Ok();
-}
-
-Status Deployer::StartService() {
-  ServiceSpec spec = MakeServiceSpec(app_, release_, manifest_);
-  Instance rec;
-  rec.app_id = app_.id;
-  rec.release_id = release_.id;
-  rec.runtime = "swarm";
-  rec.state = "starting";
-  auto created = ctx_.store.CreateInstance(rec);
-  if (!created.ok()) return created.status();
-  new_instance_ = *created;
-  auto id = agent().DeployService(spec);
-  if (!id.ok()) {
-    new_instance_->state = "stopped";
-    (void)ctx_.store.UpdateInstance(*new_instance_);
-    return id.status();
-  }
-  new_instance_->container_id = *id;
-  (void)ctx_.store.UpdateInstance(*new_instance_);
-  Emit(Stage::kStart, "info",
-       fmt::format("service {} → {} ({} replicas, {}, rollback on failure)", spec.name, spec.image,
-                   spec.replicas, spec.order));
-  return Status::Ok();
-}
-
-Status Deployer::ProbeAll(const std::vector<TaskView>& tasks) {
-  int probed = 0;
-  for (const auto& t : tasks) {
-    // The same set the gateway routes to: a task still starting (or already being replaced)
-    // is Swarm's business, not a verify failure.
-    if (t.desired != "running" || t.state != "running" || t.port == 0 ||
-        !agent().TaskHealthy(t.container_id)) {
-      continue;
-    }
-    auto p = agent().Probe(t.port, manifest_.health_path, milliseconds(1000));
-    if (!p.healthy()) {
-      return {Code::kUnhealthy,
-              fmt::format("task {} on port {}: {}", t.id.substr(0, 12), t.port,
-                          p.status ? "HTTP " + std::to_string(p.status) : p.error)};
-    }
-    ++probed;
-  }
-  if (probed == 0) return {Code::kUnhealthy, "no task is running"};
-  return Status::Ok();
-}
-
-// Follows Swarm's rolling update until it converges on the new image, reporting every task
-// state change and keeping the gateway pool on the healthy tasks all along.
-Status Deployer::VerifyService() {
-  const std::string service = ServiceName(app_.name);
-  const std::string image = ImageTag(app_.name, release_);
-  auto per_task = manifest_.update_monitor + manifest_.health_timeout;
-  auto deadline = ctx_.clock.Now() + manifest_.health_timeout + per_task * manifest_.replicas;
-  std::map<std::string, std::string> seen;
-  for (;;) {
-    auto tasks = SyncServicePool(ctx_, app_.name, service);
-    if (!tasks.ok()) return tasks.status();
-    int ready = 0, stale = 0;
-    for (const auto& t : *tasks) {
-      std::string key = t.state + "/" + t.desired;
-      if (seen[t.id] != key) {
-        seen[t.id] = key;
-        Emit(Stage::kVerify, "info",
-             fmt::format("task {}.{} {} {} (desired {}){}", t.slot, t.id.substr(0, 12),
-                         t.image.substr(t.image.rfind(':') + 1), t.state, t.desired,
-                         t.message.empty() ? "" : ": " + t.message));
-      }
-      if (t.desired != "running") continue;
-      if (t.image != image)
-        ++stale;
-      else if (t.state == "running" && agent().TaskHealthy(t.container_id))
-        ++ready;
-    }
-    auto svc = agent().InspectService(service);
-    if (!svc.ok()) return svc.status();
-    if (svc->update_state == "rollback_completed" || svc->update_state == "rollback_started") {
-      if (svc->update_state == "rollback_completed") {
-        runtime_rolled_back_ = true;
-        (void)SyncServicePool(ctx_, app_.name, service);
-        return {Code::kUnhealthy, "Swarm rolled the update back: " + svc->update_message};
-      }
-    } else if (svc->update_state == "paused" || svc->update_state == "rollback_paused") {
-      return {Code::kUnhealthy, "Swarm paused the update: " + svc->update_message};
-    } else if (ready >= manifest_.replicas && stale == 0 &&
-               (svc->update_state.empty() || svc->update_state == "completed")) {
-      Emit(Stage::kVerify, "info",
-           fmt::format("{} converged: {} of {} tasks on {} healthy", service, ready,
-                       manifest_.replicas, image));
-      return ProbeAll(*tasks);
-    }
-    if (ctx_.clock.Now() >= deadline || cancel_.load()) {
-      return {Code::kUnhealthy,
-              fmt::format("{} did not converge in time ({} of {} tasks healthy, update {})",
-                          service, ready, manifest_.replicas,
-                          svc->update_state.empty() ? "-" : svc->update_state)};
-    }
-    ctx_.clock.SleepFor(milliseconds(200));
-  }
-}
-
-void Deployer::EmitLogTail(Stage stage) {
-  auto lines = agent().RecentOutput(HandleOf(*new_instance_),
-                                    InstanceLogPath(ctx_.paths, app_.name, new_instance_->id), 20);
-  for (const auto& l : lines) ctx_.events.Append(d_.id, ToString(stage), "log", l, "stderr");
-}
-
-Status Deployer::Verify() {
-  if (swarm()) return VerifyService();
-  auto handle = HandleOf(*new_instance_);
-  auto deadline = ctx_.clock.Now() + manifest_.health_timeout;
-  ProbeResult last;
-  // Poll fast at first (most apps listen within milliseconds), backing off to 20 ms: a
-  // local probe is cheap, and a coarser step would add its own delay to every deploy.
-  milliseconds pause(2);
-  for (;;) {
-    if (!agent().IsRunning(handle)) {
-      EmitLogTail(Stage::kVerify);
-      return {Code::kUnhealthy, "the instance exited before it became healthy"};
-    }
-    last = agent().Probe(handle.port, manifest_.health_path, milliseconds(1000));
-    if (last.healthy()) break;
-    if (ctx_.clock.Now() >= deadline || cancel_.load()) {
-      EmitLogTail(Stage::kVerify);
-      return {Code::kUnhealthy,
-              fmt::format("{} did not answer 2xx within {} ms (last: {})", manifest_.health_path,
-                          manifest_.health_timeout.count(),
-                          last.status ? "HTTP " + std::to_string(last.status) : last.error)};
-    }
-    ctx_.clock.SleepFor(pause);
-    pause = std::min(pause * 2, milliseconds(20));
-  }
-  Emit(Stage::kVerify, "info", fmt::format("{} answered {}", manifest_.health_path, last.status));
-  std::vector<long long> latencies;
-  for (int i = 0; i < manifest_.probes; ++i) {
-    auto p = agent().Probe(handle.port, manifest_.health_path,
-                           std::max(manifest_.max_latency * 10, milliseconds(1000)));
-    if (!p.healthy()) {
-      return {Code::kUnhealthy,
-              fmt::format("health probe {} failed: {}", i + 1,
-                          p.status ? "HTTP " + std::to_string(p.status) : p.error)};
-    }
-    latencies.push_back(p.latency.count());
-  }
-  std::sort(latencies.begin(), latencies.end());
-  long long median = latencies[latencies.size() / 2];
-  Emit(Stage::kVerify, "info",
-       fmt::format("{} probes healthy, median latency {:.2f} ms (limit {} ms)", manifest_.probes,
-                   median / 1000.0, manifest_.max_latency.count()));
-  if (median > manifest_.max_latency.count() * 1000) {
-    return {Code::kUnhealthy, fmt::format("health latency {:.1f} ms is over max_latency {} ms",
-                                          median / 1000.0, manifest_.max_latency.count())};
-  }
-  if (manifest_.max_memory_bytes > 0) {
-    long long rss = agent().MemoryBytes(handle);
-    Emit(Stage::kVerify, "info", "resident memory " + Mib(rss));
-    if (rss > manifest_.max_memory_bytes) {
-      return {Code::kUnhealthy, fmt::format("memory {} is over max_memory {}", Mib(rss),
-                                            Mib(manifest_.max_memory_bytes))};
-    }
-  }
-  return Status::Ok();
-}
-
-Status Deployer::Switch() {
-  if (swarm()) {
-    // Swarm replaced the tasks itself and the gateway pool followed them during verify.
-    if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;
-    new_instance_->state = "serving";
-    (void)ctx_.store.UpdateInstance(*new_instance_);
-    if (previous_ && previous_->instance.runtime != "swarm") {
-      Instance old = previous_->instance;
-      old.state = "standby";
-      (void)ctx_.store.UpdateInstance(old);
-    }
-    ctx_.serving.Set(app_.id, Serving{*new_instance_, nullptr});
-    Emit(Stage::kSwitch, "info",
-         fmt::format("gateway follows the tasks of {} (release {})", ServiceName(app_.name),
-                     release_.number));
-    return Status::Ok();
-  }
-  auto target =
-      TargetOf(ctx_, fmt::format("{}-r{}-i{}", app_.name, release_.number, new_instance_->id),
-               *new_instance_);
-  if (!target.ok()) return target.status();
-  new_target_ = *target;
-  if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;
-  new_instance_->state = "serving";
-  (void)ctx_.store.UpdateInstance(*new_instance_);
-  if (previous_) {
-    Instance old = previous_->instance;
-    old.state = "standby";
-    (void)ctx_.store.UpdateInstance(old);
-  }
-  ctx_.router.Switch(app_.name, new_target_);
-  ctx_.serving.Set(app_.id, Serving{*new_instance_, new_target_});
-  Emit(Stage::kSwitch, "info",
-       fmt::format("gateway now sends {} to release {} (port {})", app_.name, release_.number,
-                   new_instance_->port));
-  return Status::Ok();
-}
-
-Status Deployer::WatchOnce() {
-  if (swarm()) {
-    auto tasks = SyncServicePool(ctx_, app_.name, ServiceName(app_.name));
-    Status s = tasks.ok() ? ProbeAll(*tasks) : tasks.status();
-    if (s.ok()) {
-      watch_failures_ = 0;
-      return s;
-    }
-    return ++watch_failures_ < 2 ? Status::Ok()
-                                 : Status(Code::kUnhealthy, "after the update: " + s.message());
-  }
-  auto handle = HandleOf(*new_instance_);
-  if (!agent().IsRunning(handle)) return {Code::kUnhealthy, "the new instance exited"};
-  auto p = agent().Probe(handle.port, manifest_.health_path, milliseconds(1000));
-  if (p.healthy()) {
-    watch_failures_ = 0;
-    return Status::Ok();
-  }
-  // Two failures in a row, so one slow probe on a busy machine does not undo a deploy.
-  if (++watch_failures_ < 2) return Status::Ok();
-  return {Code::kUnhealthy, fmt::format("health check failed after the switch ({})",
-                                        p.status ? "HTTP " + std::to_string(p.status) : p.error)};
-}
-
-Status Deployer::Drain() {
-  if (previous_ && previous_->instance.runtime == "swarm" && swarm()) {
-    Instance old = previous_->instance;
-    if (old.id != new_instance_->id) {
-      old.state = "stopped";  // the record; the service lives on with new tasks
-      (void)ctx_.store.UpdateInstance(old);
-    }
-    Emit(Stage::kDrain, "info",
-         "Swarm stopped the previous tasks after their replacements were healthy");
-    return Status::Ok();
-  }
-  if (!previous_) {
-    Emit(Stage::kDrain, "info", "no previous instance to drain");
-    return Status::Ok();
-  }
-  auto deadline = ctx_.clock.Now() + manifest_.drain_timeout;
-  while (previous_->target && previous_->target->inflight() > 0 && ctx_.clock.Now() < deadline) {
-    ctx_.clock.SleepFor(milliseconds(10));
-  }
-  std::int64_t left = previous_->target ? previous_->target->inflight() : 0;
-  Emit(Stage::kDrain, "info",
-       left ? fmt::format("drain timeout: stopping with {} requests in flight", left)
-            : "previous instance has no requests in flight; stopping it");
-  ctx_.On(previous_->instance.node)
-      .StopInstance(HandleOf(previous_->instance), std::chrono::seconds(10));
-  Instance old = previous_->instance;
-  old.state = "stopped";
-  (void)ctx_.store.UpdateInstance(old);
-  return Status::Ok();
-}
-
-void Deployer::SwitchBack() {
-  if (swarm() && previous_ && previous_->instance.runtime == "swarm") {
-    Emit(Stage::kWatch, "info",
-         "asking Swarm to roll " + ServiceName(app_.name) + " back to the previous spec");
-    (void)agent().RollbackService(ServiceName(app_.name));
-    (void)ctx_.store.SetCurrentRelease(app_.id, previous_->instance.release_id);
-    Instance old = previous_->instance;
-    old.state = "serving";
-    (void)ctx_.store.UpdateInstance(old);
-    new_instance_->state = "stopped";
-    (void)ctx_.store.UpdateInstance(*new_instance_);
-    ctx_.serving.Set(app_.id, previous_);
-    return;
-  }
-  if (previous_) {
-    ctx_.router.Switch(app_.name, previous_->target);
-    (void)ctx_.store.SetCurrentRelease(app_.id, previous_->instance.release_id);
-    Instance old = previous_->instance;
-    old.state = "serving";
-    (void)ctx_.store.UpdateInstance(old);
-    ctx_.serving.Set(app_.id, previous_);
-    Emit(Stage::kWatch, "info", "switched the gateway back to the previous release");
-  } else {
-    ctx_.router.Switch(app_.name, nullptr);
-    (void)ctx_.store.SetCurrentRelease(app_.id, std::nullopt);
-    ctx_.serving.Set(app_.id, std::nullopt);
-    Emit(Stage::kWatch, "info", "no previous release: the app is not served");
-  }
-  DiscardNew();
-}
-
-void Deployer::DiscardNew() {
-  if (!new_instance_) return;
-  if (swarm()) {
-    new_instance_->state = "stopped";
-    (void)ctx_.store.UpdateInstance(*new_instance_);
-    if (runtime_rolled_back_) return;  // Swarm already went back
-    bool had_service = previous_ && previous_->instance.runtime == "swarm";
-    Emit(machine_.stage(), "info",
-         had_service ? "rolling the service back to its previous spec"
-                     : "removing the service that never became healthy");
-    if (had_service) {
-      (void)agent().RollbackService(ServiceName(app_.name));
-    } else {
-      agent().StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
-    }
-    return;
-  }
-  agent().StopInstance(HandleOf(*new_instance_), std::chrono::seconds(5));
-  new_instance_->state = "stopped";
-  (void)ctx_.store.UpdateInstance(*new_instance_);
-  Emit(machine_.stage(), "info",
-       fmt::format("stopped the new instance (pid {})", new_instance_->pid));
-}
-
-void Deployer::PruneReleases() {
-  auto releases = ctx_.store.ListReleases(app_.id, false);
-  if (!releases.ok()) return;
-  int kept = 0;
-  for (const auto& r : *releases) {
-    if (r.id == release_.id || ++kept <= manifest_.keep - 1) continue;
-    if (!ctx_.Reachable(r.node)) continue;  // pruned once its node is back
-    if (auto s = ctx_.On(r.node).RemovePath(r.path); !s.ok())
-      spdlog::warn("release {} of {}: {}", r.number, app_.name, s.message());
-    if (auto m = Manifest::FromJson(r.manifest_json); m.ok() && m->is_image_runtime()) {
-      (void)ctx_.On(r.node).RemoveImage(ImageTag(app_.name, r));
-    }
-    (void)ctx_.store.MarkReleasePruned(r.id);
-    Emit(Stage::kDone, "info", fmt::format("pruned release {}", r.number));
-  }
-  RemoveBuildDir();
+       Tag(u) + (!req.dockerfile.empty()  ? "building image " + req.tag + " from " + req.dockerfile
+                 : !req.image_tar.empty() ? "loading image tarball " + req.image_tar + " as " +
+                                                req.tag
+                                          : "tagging image " + req.image + " as " + req.tag));
+  return agent(u).PrepareImage(req, SinkFor(u, "release", false));
 }
 
 }  // namespace slipway

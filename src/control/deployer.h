@@ -1,7 +1,18 @@
 #pragma once
 // Runs one deployment through the pipeline: the PipelineMachine decides, the Deployer does
-// the I/O (through the Agent) and records every transition and output line as an event.
+// the I/O (through the Agents of the nodes it runs on) and records every transition and
+// output line as an event.
+//
+// A deployment runs on every node its placement matches (one Unit each): each node fetches,
+// builds, tests, keeps its own copy of the release and starts and verifies its own
+// instance; the switch then points the gateway at the new instances of all nodes at once
+// (a round-robin pool across nodes), and the previous instances of all nodes are drained.
+// With `deploy.strategy: parallel` (the default) a stage runs on all nodes at once; with
+// `one-by-one` it runs on one node after another and stops at the first failure, so a
+// broken build touches a single node. Either way a failure on any node fails the stage,
+// and the other nodes' new instances are discarded with it.
 #include <atomic>
+#include <functional>
 
 #include "control/actor.h"
 #include "control/context.h"
@@ -23,55 +34,83 @@ class Deployer {
   Deployment Run();
 
  private:
+  // One node's share of the deployment. A unit's fields are written only by the thread
+  // that runs a stage on it.
+  struct Unit {
+    std::string node;
+    std::string workdir;               // build directory on the node; "" once moved or removed
+    std::optional<Instance> instance;  // started by this deployment
+    std::shared_ptr<gateway::Target> target;
+    int watch_failures = 0;
+  };
+  using UnitFn = std::function<Status(Unit&)>;
+
   Status RunStage(Stage stage);
-  Result<std::string> NodeFor(const std::vector<std::string>& labels) const;
+  // Runs `fn` on every unit (see the header comment for the strategy); the first failure,
+  // prefixed with its node's name when there are several, is the result. `parallel` false
+  // forces one node after another. A throw on a unit's thread fails that unit.
+  Status ForEachUnit(const UnitFn& fn, bool parallel);
+  Status ForEachUnit(const UnitFn& fn) { return ForEachUnit(fn, manifest_.strategy != "one-by-one"); }
+  Result<std::vector<std::string>> NodesFor(const std::vector<std::string>& labels) const;
+  void PlaceOn(const std::vector<std::string>& nodes);
   Status Place();
   Status FollowManifestPlacement();
-  // The agent of the node this deployment runs on.
-  Agent& agent() { return ctx_.On(node_); }
+  Agent& agent(const Unit& u) { return ctx_.On(u.node); }
+  // Prefix of a unit's output lines and messages: "[node] " when the deployment has several.
+  std::string Tag(const Unit& u) const;
+  os::LineSink SinkFor(const Unit& u, const std::string& stage, bool stderr_only = false);
+
   Status Fetch();
   Status Checkout();
+  Status ExportOn(Unit& u);
+  Status ReadManifest(Unit& u);
   Status CheckPushIsTip(const std::string& sha);
-  Status Steps(Stage stage, const std::vector<std::string>& steps);
+  Status Steps(Unit& u, Stage stage, const std::vector<std::string>& steps);
   Status MakeRelease();
-  Status PrepareImage();
-  Status StartInstance();
+  Status RetainedRelease();
+  Status ReleaseOn(Unit& u);
+  Status PrepareImage(Unit& u);
+  Status StartInstance(Unit& u);
   Status StartService();
-  Status Verify();
+  Status Verify(Unit& u);
+  Status CheckLatency(Unit& u);
+  Status CheckMemory(Unit& u);
   Status VerifyService();
   Status ProbeAll(const std::vector<TaskView>& tasks);
   Status Switch();
+  Status SwitchService();
   Status WatchOnce();
+  Status WatchUnit(Unit& u);
+  Status WatchService();
   Status Drain();
   void SwitchBack();
   void DiscardNew();
+  void DiscardService();
   void PruneReleases();
 
   void Emit(Stage stage, const std::string& state, const std::string& text);
   void Save();
   std::map<std::string, std::string> StepEnv() const;
-  void EmitLogTail(Stage stage);
+  void EmitLogTail(Unit& u, Stage stage);
   std::chrono::milliseconds Remaining() const;
   std::string FetchUrl() const;
-  void RemoveBuildDir();
+  void RemoveBuildDirs();
+  std::vector<std::string> UnitNodes() const;
 
   Context& ctx_;
   Deployment d_;
   const std::atomic<bool>& cancel_;
   std::optional<GitCredential> credentials_;
   std::vector<std::string> placement_;  // --nodes
-  std::string node_;                    // where it runs; "" until placed
-  std::vector<std::string> placed_by_;  // the labels node_ was chosen for
+  std::vector<Unit> units_;             // where it runs; empty until placed
+  std::vector<std::string> placed_by_;  // the labels units_ were chosen for
   Clock::time_point started_{};
   PipelineMachine machine_;
   App app_;
   Manifest manifest_;
-  std::string workdir_;
   Release release_;
-  std::optional<Instance> new_instance_;
-  std::shared_ptr<gateway::Target> new_target_;
   std::optional<Serving> previous_;  // what served before this deployment
-  int watch_failures_ = 0;
+  int service_watch_failures_ = 0;
   bool swarm() const { return manifest_.runtime == "swarm"; }
   bool runtime_rolled_back_ = false;  // Swarm undid the update itself
 };

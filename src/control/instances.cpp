@@ -71,8 +71,9 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
 }  // namespace
 
 Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
-                                const Manifest& manifest, const std::string& state) {
-  Agent& agent = ctx.On(release.node);
+                                const Manifest& manifest, const std::string& state,
+                                const std::string& node) {
+  Agent& agent = ctx.On(node);
   auto port = agent.AllocatePort();
   if (!port.ok()) return port.status();
   Instance rec;
@@ -81,7 +82,7 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   rec.runtime = manifest.runtime;
   rec.port = *port;
   rec.state = state;
-  rec.node = release.node;
+  rec.node = node;
   auto created = ctx.store.CreateInstance(rec);
   if (!created.ok()) return created.status();
   auto handle = agent.StartInstance(MakeSpec(ctx, app, release, manifest, *created));

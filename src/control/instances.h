@@ -15,11 +15,12 @@ InstanceHandle HandleOf(const Instance& i);
 
 std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int64_t instance_id);
 
-// Allocates a port on the release's node, records the instance (state `state`), starts it
-// through that node's agent and records its pid / container id. On a start failure the
-// record is marked stopped.
+// Allocates a port on `node` (one of the release's nodes), records the instance (state
+// `state`), starts it through that node's agent and records its pid / container id. On a
+// start failure the record is marked stopped.
 Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
-                                const Manifest& manifest, const std::string& state);
+                                const Manifest& manifest, const std::string& state,
+                                const std::string& node);
 // The gateway target of an instance: its node's address and its port. kUnavailable when the
 // node's address is unknown.
 Result<std::shared_ptr<gateway::Target>> TargetOf(const Context& ctx, const std::string& id,

@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -70,6 +71,24 @@ const char* ToString(GatewayMode m) {
 }
 std::optional<GatewayMode> GatewayModeFromString(const std::string& s) {
   return Parse(kGatewayModes, s);
+}
+
+std::string JoinNodes(const std::vector<std::string>& nodes) {
+  std::string out;
+  for (const auto& n : nodes) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+std::vector<std::string> SplitNodes(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = std::min(text.find(',', start), text.size());
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  if (out.empty()) out.push_back("local");
+  return out;
 }
 
 }  // namespace slipway

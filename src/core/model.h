@@ -100,7 +100,9 @@ struct Release {
   std::int64_t deployment_id = 0;
   bool pruned = false;
   long long created_ms = 0;
-  std::string node = "local";  // the node it was built on, where its directory lives
+  // The nodes it was built on, where its directory lives (the same path on each). Stored
+  // comma-joined: node names carry no commas (protocol::IsId).
+  std::vector<std::string> nodes = {"local"};
 };
 
 // A running (or formerly running) copy of a release.
@@ -179,5 +181,9 @@ struct NodeRecord {
   long long first_seen_ms = 0;
   long long last_seen_ms = 0;
 };
+
+// A release's node list in its stored form ("alpha,beta"); an empty text is the local node.
+std::string JoinNodes(const std::vector<std::string>& nodes);
+std::vector<std::string> SplitNodes(const std::string& text);
 
 }  // namespace slipway

@@ -81,7 +81,7 @@ Release ReadRelease(const Stmt& s) {
   r.deployment_id = s.Int(6);
   r.pruned = s.Int(7) != 0;
   r.created_ms = s.Int(8);
-  r.node = s.Text(9);
+  r.nodes = SplitNodes(s.Text(9));
   return r;
 }
 
@@ -390,7 +390,7 @@ class SqliteStore final : public Store {
         .Bind(r.manifest_json)
         .Bind(r.deployment_id)
         .Bind(r.created_ms)
-        .Bind(r.node)
+        .Bind(JoinNodes(r.nodes))
         .Bind(r.app_id);
     int rc = s.Step();
     if (rc != SQLITE_ROW) return s.Error(rc);

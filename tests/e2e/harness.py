@@ -248,6 +248,7 @@ class LoadLoop:
         self.sequences = [[] for _ in range(threads)]
         self.failures = []
         self.records = []
+        self.instances = {}  # X-Instance of the answering instance → count (example app)
         self.count = 0
         self._lock = threading.Lock()
         self._workers = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
@@ -291,8 +292,10 @@ class LoadLoop:
                 version = body.strip().rsplit(" ", 1)[-1]
                 if not seq or seq[-1] != version:
                     seq.append(version)
+                instance = res.getheader("X-Instance", "")
                 with self._lock:
                     self.count += 1
+                    self.instances[instance] = self.instances.get(instance, 0) + 1
             except Exception as e:  # noqa: BLE001 - every error is a failed request
                 self._fail(repr(e))
                 if conn is not None:

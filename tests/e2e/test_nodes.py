@@ -83,7 +83,7 @@ class NodesTest(unittest.TestCase):
         cls.logs.append(log)
         cls.agents[name] = cls.hosts.popen(
             name, [SLIPWAY, "agent", "--server", f"ws://{cls.cp}:3452/ws/agent", "--token", token or cls.token,
-                   "--name", name, "--labels", name, "--data", os.path.join(cls.tmp, name + "-data"),
+                   "--name", name, "--labels", name + ",web", "--data", os.path.join(cls.tmp, name + "-data"),
                    "--advertise", cls.hosts.address(name)],
             stdout=log, stderr=subprocess.STDOUT)
         return cls.agents[name]
@@ -177,6 +177,59 @@ class NodesTest(unittest.TestCase):
         self.assertEqual(d["status"], "succeeded", d)
         self.assertEqual(load.failures, [], f"{len(load.failures)} failed of {load.completed()}")
         self.assertTrue(any("v2-shop" in seq for s in load.sequences for seq in s))
+
+    def test_2_on_both_nodes_balanced_and_redeployed_under_load(self):
+        text = manifest(["web"]).replace("app: hello", "app: cart")
+        self.create_app("cart", manifest(["web"]))
+        d = self.deploy("cart")
+        self.assertEqual(d["status"], "succeeded", d)
+        for node in ("alpha", "beta"):
+            releases = os.path.join(self.tmp, node + "-data", "releases", "cart")
+            self.assertTrue(os.path.isdir(releases) and os.listdir(releases), f"a release on {node}")
+        status, app = self.api("GET", "/api/v1/apps/cart")
+        self.assertEqual(status, 200, app)
+        self.assertEqual(sorted(i["node"] for i in app["serving"]["instances"]), ["alpha", "beta"])
+        first = {str(i["instance_id"]) for i in app["serving"]["instances"]}
+        self.repo.commit_version("v2-cart", manifest=text)
+        with LoadLoop(8080, host="cart.localhost", threads=4, max_seconds=90, max_requests=200000,
+                      address=self.cp) as load:
+            wait_until(lambda: load.completed() > 400, timeout=30, what="load running")
+            balanced = dict(load.instances)
+            d = self.deploy("cart")
+            time.sleep(1)
+        self.assertEqual(d["status"], "succeeded", d)
+        self.assertEqual(load.failures, [], f"{len(load.failures)} failed of {load.completed()}")
+        # Before the redeploy: both nodes' instances answered, neither starved.
+        self.assertEqual(set(balanced) & first, first, balanced)
+        total = sum(balanced[i] for i in first)
+        for i in first:
+            self.assertGreater(balanced[i] / total, 0.25, balanced)
+        status, app = self.api("GET", "/api/v1/apps/cart")
+        second = {str(i["instance_id"]) for i in app["serving"]["instances"]}
+        self.assertEqual(len(second), 2)
+        self.assertFalse(second & first, "both nodes were replaced")
+        self.assertTrue(second <= set(load.instances), (second, load.instances))
+        for node in ("alpha", "beta"):
+            status, body = self.get_from(node, "cart", "/")
+            self.assertEqual(status, 200, body)
+
+    def test_2b_one_by_one_runs_a_node_after_the_other_and_a_failure_spares_the_rest(self):
+        text = manifest(["web"]).replace("app: hello", "app: till")
+        one_by_one = text.replace("deploy:\n", "deploy:\n  strategy: one-by-one\n", 1)
+        self.create_app("till", one_by_one)
+        d = self.deploy("till")
+        self.assertEqual(d["status"], "succeeded", d)
+        builds = [e["text"] for e in self.events(d["id"]) if e["stage"] == "build" and "$ cc" in e["text"]]
+        self.assertEqual([t.split("]")[0] for t in builds], ["[alpha", "[beta"], builds)
+        # Broken on the first node: the second one never builds.
+        broken = one_by_one.replace("build:\n", "build:\n  - exit 3\n", 1)
+        self.repo.commit_version("v2-till", manifest=broken)
+        d = self.deploy("till")
+        self.assertEqual(d["status"], "failed", d)
+        self.assertIn("node alpha", d["error"])
+        self.assertFalse(any(e["text"].startswith("[beta]") for e in self.events(d["id"]) if e["stage"] == "build"))
+        status, body = self.get_from("alpha", "till", "/")
+        self.assertEqual(status, 200, body)
 
     def test_3_agent_killed_during_a_build_fails_with_node_lost(self):
         self.create_app("kiln", manifest(["alpha"], build=[SLOW_BUILD]))

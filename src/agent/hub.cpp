@@ -472,11 +472,17 @@ NodeView NodeHub::ViewOf(const Node& n) const {
   v.last_heard_ms = n.last_heard_ms;
   v.clock_skew_ms = n.clock_skew_ms;
   v.token_id = n.owner_token;
-  for (const auto& [id, p] : pending_)
-    if (p->node == n.name) {
-      ++v.ops_in_flight;
-      v.running.push_back(id);
-    }
+  std::vector<std::pair<std::uint64_t, OpView>> ops;
+  for (const auto& [id, p] : pending_) {
+    if (p->node != n.name) continue;
+    ++v.ops_in_flight;
+    v.running.push_back(id);
+    const TrackedOp* t = tracker_.Find(id);
+    if (!t) continue;
+    ops.emplace_back(t->submitted, OpView{id, p->op.kind, ToString(t->state), t->last_seq});
+  }
+  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [order, op] : ops) v.ops.push_back(std::move(op));
   return v;
 }
 

@@ -51,6 +51,16 @@ struct NodeHubOptions {
   int max_ops_per_node = 64;
 };
 
+// One call of ours on a node, as the nodes API shows it.
+struct OpView {
+  std::string op_id;
+  std::string kind;
+  // queued (waiting for a free slot on the node, never sent), running, or stalled (sent,
+  // the node silent for a while, still within its lease)
+  std::string state;
+  std::uint64_t last_seq = 0;  // events received so far
+};
+
 // A node as the hub sees it.
 struct NodeView {
   std::string name;
@@ -64,6 +74,7 @@ struct NodeView {
   long long clock_skew_ms = 0;       // its heartbeat time minus ours, when last heard
   std::vector<std::string> running;  // op ids it reported running
   int ops_in_flight = 0;             // calls of ours waiting on it
+  std::vector<OpView> ops;           // those calls, oldest first
   std::int64_t token_id = 0;         // the enrollment token that owns its name
 };
 

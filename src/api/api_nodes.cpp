@@ -10,6 +10,13 @@ namespace {
 constexpr std::chrono::milliseconds kDefaultEnrollmentTtl = std::chrono::hours(24);
 constexpr std::chrono::milliseconds kMaxEnrollmentTtl = std::chrono::hours(24 * 30);
 
+json OpsJson(const std::vector<OpView>& ops) {
+  json out = json::array();
+  for (const auto& o : ops)
+    out.push_back({{"op_id", o.op_id}, {"kind", o.kind}, {"state", o.state}, {"events", o.last_seq}});
+  return out;
+}
+
 json NodeJson(const NodeRow& n) {
   return {{"name", n.name},
           {"state", n.state()},
@@ -25,7 +32,8 @@ json NodeJson(const NodeRow& n) {
           {"last_heard_ms", n.last_heard_ms},
           {"connected_ms", n.connected_ms},
           {"clock_skew_ms", n.clock_skew_ms},
-          {"ops_in_flight", n.ops_in_flight}};
+          {"ops_in_flight", n.ops_in_flight},
+          {"ops", OpsJson(n.ops)}};
 }
 
 // A successful change, for the audit trail. `detail` never holds a secret.

@@ -111,6 +111,10 @@ void PrintNode(const json& n) {
             << fmt::format("clock skew:    {} ms\n", Millis(n, "clock_skew_ms"))
             << fmt::format("ops in flight: {}\n", Millis(n, "ops_in_flight"))
             << fmt::format("capabilities:  {}\n", n.value("capabilities", json::object()).dump());
+  for (const auto& op : n.value("ops", json::array())) {
+    std::cout << fmt::format("  op {} {} {} ({} events)\n", Text(op, "op_id"), Text(op, "kind"),
+                             Text(op, "state"), Millis(op, "events"));
+  }
 }
 
 void AddToken(CLI::App& nodes, GlobalOptions& g, int* exit_code) {

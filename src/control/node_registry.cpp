@@ -68,6 +68,7 @@ void Overlay(NodeRow& row, const NodeView& v) {
   row.connected_ms = v.connected_ms;
   row.clock_skew_ms = v.clock_skew_ms;
   row.ops_in_flight = v.ops_in_flight;
+  row.ops = v.ops;
   if (v.connected) row.last_seen_ms = std::max(row.last_seen_ms, v.last_heard_ms);
 }
 

@@ -33,6 +33,7 @@ struct NodeRow {
   long long connected_ms = 0;
   long long clock_skew_ms = 0;
   int ops_in_flight = 0;
+  std::vector<OpView> ops;  // our calls on it: queued, running or stalled
   const char* state() const { return connected ? "up" : "down"; }
 };
 

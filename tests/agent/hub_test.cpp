@@ -318,6 +318,37 @@ TEST(HandLink, AnOpOnASilentNodeFailsWithNodeLostWithinTheLease) {
   hub.Stop();
 }
 
+// The nodes API tells an op waiting for a slot (queued, never sent) from one the node runs.
+TEST(HandLink, NodeViewTellsQueuedFromRunningOps) {
+  ScriptedAgent worker;
+  worker.block = true;
+  auto options = Options();
+  options.max_ops_per_node = 1;
+  NodeHub hub(SystemClock::Instance(), options);
+  hub.Start();
+  HandNode node(worker);
+  Pump pump(hub, node);
+  auto first =
+      std::async(std::launch::async, [&] { return hub.AgentFor("n2").RunStep(Step(), nullptr); });
+  while (!worker.started) std::this_thread::sleep_for(5ms);
+  auto second =
+      std::async(std::launch::async, [&] { return hub.AgentFor("n2").RunStep(Step(), nullptr); });
+  std::vector<OpView> ops;
+  for (int i = 0; i < 1000 && ops.size() < 2; ++i) {
+    std::this_thread::sleep_for(2ms);
+    ops = hub.Get("n2")->ops;
+  }
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].state, "running");
+  EXPECT_EQ(ops[0].kind, "run_step");
+  EXPECT_EQ(ops[1].state, "queued");
+  worker.block = false;
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(hub.Get("n2")->ops.empty());
+  hub.Stop();
+}
+
 TEST(Executor, IdempotentOpsAndStaleTerms) {
   ScriptedAgent worker;
   OpExecutor ex(worker, {"/node", "", 4096, 1u << 20, 2s});

@@ -246,14 +246,9 @@ Status Controller::StopApp(const std::string& app_name, const Actor& actor) {
     ctx_.serving.Set(app->id, std::nullopt);
   }
   ctx_.router.Switch(app_name, nullptr);
-  Status result = Status::Ok();
-  for (Instance stopped : serving->instances) {
-    ctx_.On(stopped.node).StopInstance(HandleOf(stopped), std::chrono::seconds(10));
-    stopped.state = "stopped";
-    if (auto s = ctx_.store.UpdateInstance(stopped); !s.ok()) result = s;
-  }
+  for (Instance stopped : serving->instances) (void)StopAndRecord(ctx_, stopped, std::chrono::seconds(10));
   Audit(actor, "app.stop", "app/" + app_name, app_name);
-  return result;
+  return Status::Ok();
 }
 
 // A queued restart (the supervisor's, or a start) is moot once the app is stopped; any other

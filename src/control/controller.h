@@ -121,7 +121,9 @@ class Controller {
   void RemoveAppFiles(const std::string& node, const std::string& app);
   void ReapStrays();
   void SyncLoop();
-  void SyncOnce(const std::set<std::int64_t>& busy);
+  // One pass over the apps not busy at `since_ms` (wall clock of the busy snapshot).
+  void SyncOnce(const std::set<std::int64_t>& busy, long long since_ms);
+  void SweepLeftovers(const App& app, const std::optional<Serving>& serving, long long since_ms);
   void Supervise(const App& app, const Serving& serving);
   Result<Instance> RedeployService(const App& app, const Release& release,
                                    const Manifest& manifest);

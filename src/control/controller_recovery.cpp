@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "control/controller.h"
 #include "control/instances.h"
 #include "control/validation.h"
@@ -210,9 +212,10 @@ void Controller::SyncLoop() {
     cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping_) break;
     std::set<std::int64_t> busy = busy_apps_;
+    long long since_ms = ctx_.clock.WallMillis();
     lock.unlock();
     try {
-      SyncOnce(busy);
+      SyncOnce(busy, since_ms);
     } catch (const std::exception& e) {  // one bad pass must not end the process
       spdlog::error("sync pass failed: {}", e.what());
     }
@@ -220,17 +223,38 @@ void Controller::SyncLoop() {
   }
 }
 
-void Controller::SyncOnce(const std::set<std::int64_t>& busy) {
+void Controller::SyncOnce(const std::set<std::int64_t>& busy, long long since_ms) {
   auto apps = ctx_.store.ListApps();
   if (!apps.ok()) return;
   for (const auto& app : *apps) {
+    if (busy.count(app.id)) continue;
     auto serving = ctx_.serving.Get(app.id);
-    if (!serving || busy.count(app.id)) continue;
+    SweepLeftovers(app, serving, since_ms);
+    if (!serving) continue;
     if (serving->runtime() == "swarm") {
       (void)SyncServicePool(ctx_, app.name, serving->first().container_id);
     } else if (serving->runtime() == "process") {
       Supervise(app, *serving);
     }
+  }
+}
+
+// Live instance records that serve nothing (a node was away when a drain, a discard or a
+// stop wanted them gone, or the control plane restarted meanwhile): stopped once their node
+// is connected. Only records older than the pass's busy snapshot (`since_ms`, less a second
+// of slack) are considered, so an instance a deployment that started since is bringing up
+// is never touched.
+void Controller::SweepLeftovers(const App& app, const std::optional<Serving>& serving,
+                                long long since_ms) {
+  auto live = ctx_.store.ListLiveInstances(app.id);
+  if (!live.ok()) return;
+  for (auto inst : *live) {
+    if (inst.runtime == "swarm" || inst.created_ms + 1000 >= since_ms) continue;
+    bool serves = serving && std::any_of(serving->instances.begin(), serving->instances.end(),
+                                         [&](const Instance& s) { return s.id == inst.id; });
+    if (serves || !ctx_.Reachable(inst.node)) continue;
+    spdlog::info("{}: stopping leftover instance {} on node {}", app.name, inst.id, inst.node);
+    (void)StopAndRecord(ctx_, inst, std::chrono::seconds(5));
   }
 }
 

@@ -183,9 +183,9 @@ Status Deployer::Drain() {
        left ? fmt::format("drain timeout: stopping with {} requests in flight", left)
             : "previous instances have no requests in flight; stopping them");
   for (Instance old : previous_->instances) {
-    ctx_.On(old.node).StopInstance(HandleOf(old), std::chrono::seconds(10));
-    old.state = "stopped";
-    if (auto s = ctx_.store.UpdateInstance(old); !s.ok()) return s;
+    if (!StopAndRecord(ctx_, old, std::chrono::seconds(10)))
+      Emit(Stage::kDrain, "info", "node " + old.node + " is not connected: its previous instance "
+                                  "is stopped when it is back");
   }
   return Status::Ok();
 }
@@ -231,12 +231,10 @@ void Deployer::DiscardNew() {
   }
   for (auto& u : units_) {
     if (!u.instance || u.instance->state == "stopped") continue;
-    agent(u).StopInstance(HandleOf(*u.instance), std::chrono::seconds(5));
-    u.instance->state = "stopped";
-    if (auto s = ctx_.store.UpdateInstance(*u.instance); !s.ok())
-      spdlog::error("deployment {}: {}", d_.id, s.ToString());
+    bool stopped = StopAndRecord(ctx_, *u.instance, std::chrono::seconds(5));
     Emit(machine_.stage(), "info",
-         fmt::format("{}stopped the new instance (pid {})", Tag(u), u.instance->pid));
+         stopped ? fmt::format("{}stopped the new instance (pid {})", Tag(u), u.instance->pid)
+                 : Tag(u) + "node not connected: the new instance is stopped when it is back");
   }
 }
 

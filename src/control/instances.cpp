@@ -1,6 +1,7 @@
 #include "control/instances.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <map>
 
@@ -96,6 +97,19 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   created->container_id = handle->container_id;
   if (auto s = ctx.store.UpdateInstance(*created); !s.ok()) return s;
   return *created;
+}
+
+bool StopAndRecord(Context& ctx, Instance& instance, std::chrono::milliseconds grace) {
+  if (!ctx.Reachable(instance.node)) {
+    spdlog::warn("instance {} on node {}: node not connected; stopped once it is back",
+                 instance.id, instance.node);
+    return false;
+  }
+  ctx.On(instance.node).StopInstance(HandleOf(instance), grace);
+  instance.state = "stopped";
+  if (auto s = ctx.store.UpdateInstance(instance); !s.ok())
+    spdlog::error("instance {}: cannot record it stopped: {}", instance.id, s.ToString());
+  return true;
 }
 
 Result<std::shared_ptr<gateway::Target>> TargetOf(const Context& ctx, const std::string& id,

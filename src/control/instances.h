@@ -21,6 +21,12 @@ std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int
 Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
                                 const Manifest& manifest, const std::string& state,
                                 const std::string& node);
+// Stops `instance` through its node's agent and records it stopped. When the node is not
+// connected the record is left as it is and false returned: the supervisor's sweep stops the
+// instance once its node is back (Controller::SweepLeftovers). A failed record write is
+// logged.
+bool StopAndRecord(Context& ctx, Instance& instance, std::chrono::milliseconds grace);
+
 // The gateway target of an instance: its node's address and its port. kUnavailable when the
 // node's address is unknown.
 Result<std::shared_ptr<gateway::Target>> TargetOf(const Context& ctx, const std::string& id,

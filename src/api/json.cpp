@@ -13,6 +13,7 @@ nlohmann::json ToJson(const App& a) {
       {"hosts", a.hosts.empty() ? std::vector<std::string>{a.name + ".localhost"} : a.hosts},
       {"path_prefix", a.path_prefix},
       {"secret", a.secret.empty() ? "unset" : "set"},  // write-only
+      {"stopped", a.stopped},  // stopped by a user: stays down across restarts
       {"created_ms", a.created_ms}};
   j["current_release_id"] =
       a.current_release_id ? nlohmann::json(*a.current_release_id) : nlohmann::json();

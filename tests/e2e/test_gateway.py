@@ -81,6 +81,30 @@ class Gateway(SlipwayTestCase):
         status, audit = self.server.api("GET", "/api/v1/audit")
         self.assertIn(("supervisor", "app.restart"), [(a["actor"], a["action"]) for a in audit["audit"]])
 
+    def test_a_stop_racing_the_supervisors_restart_stays_stopped(self):
+        """The instance dies and the user stops the app at once, three times over: whichever of
+        the stop and the supervisor's restart comes first, the app ends stopped, nothing runs."""
+        for round_ in range(3):
+            pid = int(self.server.gateway_get("/pid")[1])
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.time() + 30
+            while True:  # 409 while a restart deployment runs: the user tries again
+                status, body = self.server.api("POST", "/api/v1/apps/hello/stop")
+                if status == 200 or time.time() > deadline:
+                    break
+                self.assertEqual(status, 409, body)
+                time.sleep(0.05)
+            self.assertEqual(status, 200, body)
+            time.sleep(3)  # several supervisor passes (every 500 ms, first retry after 1 s)
+            status, app = self.server.api("GET", "/api/v1/apps/hello")
+            self.assertTrue(app["stopped"], (round_, app))
+            self.assertIsNone(app["serving"], (round_, app))
+            self.assertEqual(self.server.gateway_get("/pid")[0], 503, round_)
+            self.assertEqual(processes_with_marker(self.server.data), [], round_)
+            status, d = self.server.api("POST", "/api/v1/apps/hello/start")
+            self.assertEqual(status, 201, d)
+            self.assertEqual(self.server.wait_deployment(d["id"])["status"], "succeeded")
+
 
 if __name__ == "__main__":
     unittest.main()

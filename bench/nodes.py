@@ -304,7 +304,7 @@ def idle_cost(tmp, agents, window):
     os.makedirs(log_dir)
     names = [f"n{i:03d}" for i in range(1, agents + 1)]
     t0 = time.monotonic()
-    procs = [start_agent(server, token, n, "bench", os.path.join(tmp, "agents", n), log_dir) for n in names]
+    procs = [start_agent(server, token, n, "bench," + n, os.path.join(tmp, "agents", n), log_dir) for n in names]
     wait_nodes_up(server, names, procs, timeout=max(60, agents))
     all_up = time.monotonic() - t0
     print(f"{agents} agents up in {all_up:.2f} s", flush=True)
@@ -313,6 +313,8 @@ def idle_cost(tmp, agents, window):
     print(f"idle, {agents} agents: {loaded}", flush=True)
     states = node_states(server)
     up = sum(1 for n in names if states.get(n, "").startswith("up"))
+    fan = fan_out(server, tmp, names)
+    print(f"fan-out: {fan}", flush=True)
     # Stop these agents and this server before the next part, so they cost it nothing.
     for p in procs:
         p.terminate()
@@ -324,9 +326,28 @@ def idle_cost(tmp, agents, window):
             p.wait()
     server.stop()
     return {"agents": agents, "all_up_s": round(all_up, 2), "still_up_after_window": up,
-            "baseline": baseline, "with_agents": loaded,
+            "baseline": baseline, "with_agents": loaded, "fan_out": fan,
             "rss_ratio": round(loaded["server_rss_kib"] / baseline["server_rss_kib"], 2),
             "rss_growth_per_agent_kib": round((loaded["server_rss_kib"] - baseline["server_rss_kib"]) / agents, 1)}
+
+
+def fan_out(server, tmp, names):
+    """One deployment to a single agent, then one to all of them (manifest `nodes: [bench]`):
+    created → succeeded, each fetching, building (cc), starting and verifying on every node."""
+    one_text = manifest("fanone", nodes=[names[0]])
+    _, sha = create_app(server, os.path.join(tmp, "fan-repos"), "fanone", one_text)
+    t0 = time.monotonic()
+    one = deploy(server, "fanone", sha, timeout=600)
+    one_s = time.monotonic() - t0
+    _, sha = create_app(server, os.path.join(tmp, "fan-repos"), "fanall", manifest("fanall", nodes=["bench"]))
+    t0 = time.monotonic()
+    d = deploy(server, "fanall", sha, timeout=900, must_succeed=False)
+    all_s = time.monotonic() - t0
+    status, app = server.api("GET", "/api/v1/apps/fanall")
+    serving = len(app["serving"]["instances"]) if status == 200 and app.get("serving") else 0
+    return {"nodes": len(names), "one_node_s": round(one_s, 2), "all_nodes_s": round(all_s, 2),
+            "ratio": round(all_s / one_s, 2), "status": d["status"], "error": d.get("error", ""),
+            "serving_instances": serving, "one_status": one["status"]}
 
 
 def deployments(tmp, line_counts, redeploys):
@@ -437,6 +458,19 @@ def para(text):
     return textwrap.fill(text, width=96, break_long_words=False, break_on_hyphens=False)
 
 
+def fan_out_lines(idle):
+    f = idle.get("fan_out")
+    if not f:
+        return []
+    verdict = (f"succeeded, {f['serving_instances']} instances serving behind one gateway pool"
+               if f["status"] == "succeeded" else f"{f['status']}: {f['error']}")
+    return [para(f"**One deployment to all {f['nodes']} agents** (`nodes: [bench]`; each node fetches, builds the "
+                 f"example with `cc`, starts and verifies its own instance, the switch moves them together): "
+                 f"created → {f['status']} in **{f['all_nodes_s']:.1f} s**, against {f['one_node_s']:.2f} s for "
+                 f"the same deployment to one agent (**{f['ratio']:.1f}×**); {verdict}. The {f['nodes']} builds "
+                 f"share the machine's cores, so most of the ratio is compile time, not dispatch."), ""]
+
+
 def markdown(r, cmd):
     m, idle, ev, dep = r["machine"], r["idle"], r["events"], r["deploy"]
     b, w = idle["baseline"], idle["with_agents"]
@@ -462,6 +496,7 @@ def markdown(r, cmd):
            f"{mib(w['agents_rss_kib_total'])} RSS in all, {mib(w['agent_rss_kib_median'])} median per agent; "
            f"{w['agents_cpu_pct_total']:.2f}% CPU in all ({w['agents_cpu_pct_total'] / n:.2f}% each) |",
            "",
+           *fan_out_lines(idle),
            para(f"From the first agent started to all {n} shown `up` by `nodes list --json`: "
                 f"**{idle['all_up_s']:.1f} s**; {idle['still_up_after_window']} of {n} were still up after "
                 f"the window." + (f" Idle, the {n} agents together use more CPU than the server spends on "

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 #include <cctype>
 #include <deque>
 
@@ -41,7 +42,8 @@ struct NodeHub::Node {
   long long clock_skew_ms = 0;
   Clock::time_point last_heard{};
   Clock::time_point last_beat_sent{};
-  Clock::time_point down_since{};  // when the link went away (meaningful while link is null)
+  Clock::time_point down_since{};
+  bool silence_closed = false;  // its link was closed for silence; its close is on the way  // when the link went away (meaningful while link is null)
   std::int64_t owner_token = 0;    // the enrollment token its name belongs to (0: none yet)
 };
 
@@ -197,6 +199,7 @@ void NodeHub::OnHello(Session& session, const protocol::Hello& hello) {
       n.link->Close(4001, "replaced by a newer connection of the same node");
     n.name = hello.node;
     n.link = session.link_;
+    n.silence_closed = false;
     n.session = &session;
     n.hello = hello;
     n.address = hello.address.empty() ? session.link_->remote_address() : hello.address;
@@ -365,6 +368,7 @@ void NodeHub::Tick() {
         continue;
       }
       if (now - n->last_heard > options_.silence) {
+        if (std::exchange(n->silence_closed, true)) continue;  // said and done once
         spdlog::warn("node {}: silent for {} ms; closing its link", name, options_.silence.count());
         n->link->Close(4002, "no heartbeat");  // the link's close brings OnClose
         continue;

@@ -153,8 +153,9 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   }
   if (nodes.size() > 32) return Invalid("nodes: at most 32 labels");
   for (const auto& l : nodes) {
-    if (l.empty() || l.size() > 64 || l.find_first_of(" \t\r\n\"'\\,") != std::string::npos)
-      return Invalid("nodes: a label is 1..64 characters without spaces, quotes or commas");
+    if (!IsNodeLabel(l))
+      return Invalid("nodes: a label is 1..64 printable characters without spaces, quotes, "
+                     "commas, slashes or backslashes");
   }
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
@@ -166,10 +167,13 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   d.branch = ref.empty() ? app->branch : "";
   d.commit = commit;
   d.repository = git::RedactUrl(app->repo);  // credentials stay with the app only
-  auto q = Enqueue(std::move(d), delivery, actor.git);
-  if (q.ok() && !nodes.empty()) {
+  Result<Deployment> q = Internal("not queued");
+  {
+    // The placement is stored with the queue entry, under the same lock: a worker that wakes
+    // at once must see it.
     std::lock_guard lock(mu_);
-    placements_[q->id] = nodes;
+    q = EnqueueLocked(std::move(d), delivery, actor.git);
+    if (q.ok() && !nodes.empty()) placements_[q->id] = nodes;
   }
   if (q.ok()) {
     Audit(actor, "deployment.create", "deployment/" + std::to_string(q->id), app_name,

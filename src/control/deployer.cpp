@@ -33,7 +33,9 @@ Deployer::Deployer(Context& ctx, Deployment deployment, const std::atomic<bool>&
 
 Status Deployer::ForEachUnit(const UnitFn& fn, bool parallel) {
   auto failed = [this](const Unit& u, const Status& s) {
-    return units_.size() > 1 ? Status(s.code(), "node " + u.node + ": " + s.message()) : s;
+    bool named = s.message().rfind("node " + u.node + " ", 0) == 0;  // "node n3 lost"
+    return units_.size() > 1 && !named ? Status(s.code(), "node " + u.node + ": " + s.message())
+                                       : s;
   };
   if (units_.size() == 1 || !parallel) {
     for (auto& u : units_) {
@@ -489,7 +491,9 @@ Status Deployer::MakeRelease() {
   }
   d_.release_id = release_.id;
   Save();
-  Emit(Stage::kRelease, "info", fmt::format("release {} at {}", release_.number, release_.path));
+  Emit(Stage::kRelease, "info",
+       fmt::format("release {} at {} on node(s) {}", release_.number,
+                   release_.path.substr(ctx_.paths.data.size() + 1), JoinNodes(UnitNodes())));
   return Status::Ok();
 }
 

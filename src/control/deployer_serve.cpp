@@ -43,6 +43,7 @@ Status Deployer::Verify(Unit& u) {
   milliseconds pause(2);
   for (;;) {
     if (!agent(u).IsRunning(handle)) {
+      if (!ctx_.Reachable(u.node)) return {Code::kUnavailable, "node " + u.node + " lost"};
       EmitLogTail(u, Stage::kVerify);
       return {Code::kUnhealthy, "the instance exited before it became healthy"};
     }
@@ -142,7 +143,10 @@ Status Deployer::WatchOnce() {
 
 Status Deployer::WatchUnit(Unit& u) {
   auto handle = HandleOf(*u.instance);
-  if (!agent(u).IsRunning(handle)) return {Code::kUnhealthy, "the new instance exited"};
+  if (!agent(u).IsRunning(handle)) {
+    if (!ctx_.Reachable(u.node)) return {Code::kUnavailable, "node " + u.node + " lost"};
+    return {Code::kUnhealthy, "the new instance exited"};
+  }
   auto p = agent(u).Probe(handle.port, manifest_.health_path, milliseconds(1000));
   if (p.healthy()) {
     u.watch_failures = 0;

@@ -106,6 +106,13 @@ bool StopAndRecord(Context& ctx, Instance& instance, std::chrono::milliseconds g
     return false;
   }
   ctx.On(instance.node).StopInstance(HandleOf(instance), grace);
+  // The call fails quietly when the node goes silent meanwhile (a partition): then the
+  // record stays live for the sweep, instead of hiding a process that still runs.
+  if (!ctx.Reachable(instance.node) || ctx.On(instance.node).IsRunning(HandleOf(instance))) {
+    spdlog::warn("instance {} on node {}: not confirmed stopped; tried again later", instance.id,
+                 instance.node);
+    return false;
+  }
   instance.state = "stopped";
   if (auto s = ctx.store.UpdateInstance(instance); !s.ok())
     spdlog::error("instance {}: cannot record it stopped: {}", instance.id, s.ToString());

@@ -451,6 +451,17 @@ void ReadDeploy(const YAML::Node& d, Manifest& m) {
   if (d["timeout"]) m.deploy_timeout = Reader::Duration(d["timeout"], "deploy.timeout", 1s, 24h);
 }
 
+}  // namespace
+
+bool IsNodeLabel(std::string_view label) {
+  if (label.empty() || label.size() > 64) return false;
+  return std::all_of(label.begin(), label.end(), [](char c) {
+    return c > 0x20 && c < 0x7f && std::string_view("\"'\\,/").find(c) == std::string_view::npos;
+  });
+}
+
+namespace {
+
 // nodes: [label, ...]: the deployment runs on the nodes that carry every one of them.
 void ReadNodes(const YAML::Node& nodes, Manifest& m) {
   if (!nodes.IsSequence() && !nodes.IsScalar())
@@ -458,8 +469,9 @@ void ReadNodes(const YAML::Node& nodes, Manifest& m) {
   auto check = [&m](const YAML::Node& item) {
     if (!item.IsScalar()) Reader::Fail(item, "nodes: each label must be a string");
     const std::string& l = item.Scalar();
-    if (l.empty() || l.size() > 64 || l.find_first_of(" \t\r\n\"'\\,") != std::string::npos)
-      Reader::Fail(item, "nodes: a label is 1..64 characters without spaces, quotes or commas");
+    if (!IsNodeLabel(l))
+      Reader::Fail(item, "nodes: a label is 1..64 printable characters without spaces, quotes, "
+                         "commas, slashes or backslashes");
     if (m.nodes.size() == 32) Reader::Fail(item, "nodes: at most 32 labels");
     m.nodes.push_back(l);
   };

@@ -109,6 +109,10 @@ struct Manifest {
 // deploy.drain_timeout 0s..1h, deploy.timeout 1s..24h, run.update.delay and
 // run.update.monitor 0s..1h; health.max_memory 1MiB..1TiB, run.memory 6MiB..1TiB.
 Result<Manifest> ParseManifest(const std::string& text, const std::string& file);
+
+// A node label as `nodes:` and `deploy --nodes` take it: 1..64 printable ASCII characters,
+// none of space, quotes, comma, slash or backslash ("beta", "region=eu").
+bool IsNodeLabel(std::string_view label);
 // Reads and parses a file; kNotFound when it is missing.
 Result<Manifest> LoadManifest(const std::string& path);
 

@@ -212,6 +212,17 @@ class NodesTest(unittest.TestCase):
         for node in ("alpha", "beta"):
             status, body = self.get_from(node, "cart", "/")
             self.assertEqual(status, 200, body)
+        # --nodes overrides the manifest, every time (the placement travels with the queue entry).
+        for _ in range(2):
+            d = self.deploy("cart", nodes=["alpha"])
+            self.assertEqual(d["status"], "succeeded", d)
+            status, app = self.api("GET", "/api/v1/apps/cart")
+            self.assertEqual([i["node"] for i in app["serving"]["instances"]], ["alpha"], app)
+        d = self.deploy("cart", nodes=["nobody"])
+        self.assertEqual(d["status"], "failed", d)
+        self.assertIn("no connected node carries the labels [nobody]", d["error"])
+        status, body = self.api("POST", "/api/v1/apps/cart/deployments", {"nodes": ["a\u0000b"]})
+        self.assertEqual(status, 400, body)
 
     def test_2b_one_by_one_runs_a_node_after_the_other_and_a_failure_spares_the_rest(self):
         text = manifest(["web"]).replace("app: hello", "app: till")

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "git/git.h"
+#include "manifest/repos_file.h"
 #include "os/process.h"
 #include "runtime/runtime.h"
 #include "runtime/swarm_runtime.h"
@@ -40,6 +42,13 @@ struct ImageRequest {
   std::string image_tar;    // relative to release_dir
   std::string image;        // already on the node
   std::string tag;          // "slipway/<app>:<n>-<sha7>"
+};
+
+// A repository of the node's repos.yaml, as it may be shown to anyone who can read.
+struct RepoView {
+  std::string name;
+  std::string kind;      // "path" | "url"
+  std::string location;  // RepoEntry::Redacted(): never a credential
 };
 
 class Agent {
@@ -97,6 +106,20 @@ class Agent {
   // GET http://127.0.0.1:<port><path>, bounded by `timeout`.
   virtual ProbeResult Probe(int port, const std::string& path,
                             std::chrono::milliseconds timeout) = 0;
+
+  // The repositories of the node's repos.yaml, by name. A node started without one has none,
+  // which is what these defaults answer.
+  virtual Result<std::vector<RepoView>> ListRepos() { return std::vector<RepoView>{}; }
+  // The branches of the node's repository `repo` (git::ListBranches, run on the node).
+  // `username`/`password` (both empty: none) are the caller's git credentials, used for a URL
+  // that carries none of its own, for this one call: never kept, logged or echoed.
+  // kNotFound when the node has no such repository; kUnauthorized when the git host refuses.
+  virtual Result<git::BranchList> ListBranches(const std::string& repo, const std::string& username,
+                                               const std::string& password) {
+    (void)username;
+    (void)password;
+    return NotFound("node " + name() + " has no repository named '" + repo + "'");
+  }
 };
 
 // Environment marker put on every process an agent starts (build steps, process instances),
@@ -105,7 +128,9 @@ class Agent {
 constexpr const char* kHomeMarker = "SLIPWAY_HOME";
 
 // Runs everything on this machine. `data_dir` is the node's data directory (absolute): the
-// home marker's value; `askpass_path` is where the git credential helper is written.
-std::unique_ptr<Agent> MakeLocalAgent(std::string data_dir, std::string askpass_path);
+// home marker's value; `askpass_path` is where the git credential helper is written; `repos`
+// is the node's repos.yaml (ListRepos, ListBranches).
+std::unique_ptr<Agent> MakeLocalAgent(std::string data_dir, std::string askpass_path,
+                                      RepoTable repos = {});
 
 }  // namespace slipway

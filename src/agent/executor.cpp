@@ -23,21 +23,20 @@ struct OpExecutor::OpRun {
   bool given_up = false;         // stop_op: clean up, answer "given up"
   bool deadline_passed = false;  // the watchdog cancelled it
   bool cancelled = false;        // a cancel frame stopped it
-  std::uint64_t next_seq = 1;
-  std::uint64_t acked = 0;
-  std::deque<std::pair<std::uint64_t, std::string>> outbox;  // unacked events, encoded
-  std::optional<std::string> result;                         // encoded, until acked
-  std::size_t dropped_lines = 0;  // output not kept because the outbox was full
-  json value;                     // the result's value (start_instance: the handle)
+  json value;                    // the result's value (start_instance: the handle)
   bool ok = false;
 };
 
 OpExecutor::OpExecutor(Agent& worker, ExecutorOptions options)
-    : worker_(worker), options_(std::move(options)) {
+    : worker_(worker),
+      options_(std::move(options)),
+      outbox_(OutboxOptions{options_.outbox_dir, options_.max_outbox_bytes}),
+      send_locked_([this](const std::string& text) { SendLocked(text); }) {
   if (!options_.term_file.empty()) {
     std::ifstream in(options_.term_file);
     in >> term_;
   }
+  Restore();
   watchdog_ = std::thread([this] { Watchdog(); });
 }
 
@@ -51,12 +50,37 @@ OpExecutor::~OpExecutor() {
   watchdog_.join();
 }
 
+// Takes in what an earlier process left in the outbox directory. Each op is held as a
+// finished one (an interrupted op with its made-up result), so that a re-sent op id is answered
+// with that result and never runs.
+void OpExecutor::Restore() {
+  if (options_.outbox_dir.empty()) return;
+  auto restored = outbox_.Load();
+  if (!restored.ok()) {
+    spdlog::error("agent: the outbox is kept in memory only: {}", restored.status().message());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  std::size_t interrupted = 0;
+  for (const auto& r : *restored) {
+    auto run = std::make_shared<OpRun>();
+    run->op.op_id = r.op_id;
+    run->op.kind = r.kind;
+    run->running = false;
+    run->ok = r.result.ok;
+    run->value = r.result.value;
+    ops_[r.op_id] = run;
+    finished_.push_back(r.op_id);
+    interrupted += r.interrupted ? 1 : 0;
+  }
+  if (!restored->empty())
+    spdlog::info("agent: {} unacked ops restored from {}, {} of them interrupted", restored->size(),
+                 options_.outbox_dir, interrupted);
+}
+
 std::map<std::string, std::uint64_t> OpExecutor::LastSeq() const {
   std::lock_guard lock(mu_);
-  std::map<std::string, std::uint64_t> out;
-  for (const auto& [id, run] : ops_)
-    if (!run->outbox.empty()) out[id] = run->outbox.back().first;
-  return out;
+  return outbox_.LastSeq();
 }
 
 std::vector<std::string> OpExecutor::Running() const {
@@ -75,15 +99,7 @@ std::uint64_t OpExecutor::term() const {
 void OpExecutor::Connected(Send send) {
   std::lock_guard lock(mu_);
   send_ = std::move(send);
-  // Oldest ops first, each op's events in order, then its result.
-  std::vector<std::shared_ptr<OpRun>> runs;
-  for (const auto& [id, run] : ops_) runs.push_back(run);
-  std::sort(runs.begin(), runs.end(),
-            [](const auto& a, const auto& b) { return a->received < b->received; });
-  for (const auto& run : runs) {
-    for (const auto& [seq, text] : run->outbox) SendLocked(text);
-    if (run->result) SendLocked(*run->result);
-  }
+  outbox_.Replay(send_locked_);  // oldest ops first, each op's events in order, then its result
 }
 
 void OpExecutor::Disconnected() {
@@ -139,7 +155,7 @@ void OpExecutor::StartOp(const protocol::Op& op) {
   ObserveTerm(op.term);
   if (auto it = ops_.find(op.op_id); it != ops_.end()) {
     // Idempotent: a running op keeps going; a finished one answers its first result again.
-    if (it->second->result) SendLocked(*it->second->result);
+    if (const std::string* result = outbox_.ResultOf(op.op_id)) SendLocked(*result);
     return;
   }
   auto run = std::make_shared<OpRun>();
@@ -147,6 +163,7 @@ void OpExecutor::StartOp(const protocol::Op& op) {
   run->received = Steady::now();
   run->deadline = run->received + std::chrono::milliseconds(op.deadline_ms);
   ops_[op.op_id] = run;
+  outbox_.Start(op.op_id, op.kind);  // the started marker, before anything runs
   ++active_threads_;
   std::thread([this, run] { RunOp(run); }).detach();
 }
@@ -170,9 +187,12 @@ void OpExecutor::RunOp(std::shared_ptr<OpRun> run) {
       result.error = value.status().message().empty() ? "failed" : value.status().message();
       result.value = {{"code", wire::CodeName(value.status().code())}};
     }
-  } catch (const std::exception& e) {
+  } catch (const nlohmann::json::exception& e) {  // the op's args did not fit its kind
     result.error = std::string("invalid args: ") + e.what();
     result.value = {{"code", "invalid"}};
+  } catch (const std::exception& e) {  // the node's own failure
+    result.error = std::string("internal error: ") + e.what();
+    result.value = {{"code", "internal"}};
   } catch (...) {
     result.error = "the op failed with an unknown exception";
     result.value = {{"code", "internal"}};
@@ -189,25 +209,7 @@ void OpExecutor::RunOp(std::shared_ptr<OpRun> run) {
 
 void OpExecutor::Emit(OpRun& run, protocol::EventKind kind, json data) {
   std::lock_guard lock(mu_);
-  if (kind == protocol::EventKind::kOutput && outbox_bytes_ > options_.max_outbox_bytes) {
-    ++run.dropped_lines;  // counted, and reported once there is room again
-    return;
-  }
-  auto push = [&](protocol::EventKind k, json d) {
-    protocol::Event e{run.op.op_id, run.next_seq++, k, std::move(d)};
-    std::string text = protocol::Encode(e);
-    outbox_bytes_ += text.size();
-    run.outbox.emplace_back(e.seq, text);
-    SendLocked(text);
-  };
-  if (run.dropped_lines) {
-    push(protocol::EventKind::kOutput,
-         {{"stream", "stderr"},
-          {"text", std::to_string(run.dropped_lines) +
-                       " output lines dropped: the control plane was unreachable"}});
-    run.dropped_lines = 0;
-  }
-  push(kind, std::move(data));
+  outbox_.AddEvent(run.op.op_id, kind, std::move(data), send_locked_);
 }
 
 void OpExecutor::Finish(OpRun& run, protocol::OpResult result) {
@@ -230,8 +232,7 @@ void OpExecutor::Finish(OpRun& run, protocol::OpResult result) {
     run.running = false;
     run.ok = result.ok;
     if (!cleanup) run.value = result.value;
-    run.result = protocol::Encode(result);
-    SendLocked(*run.result);
+    outbox_.SetResult(result, send_locked_);
     finished_.push_back(run.op.op_id);
     Forget();
   }
@@ -246,7 +247,7 @@ void OpExecutor::Finish(OpRun& run, protocol::OpResult result) {
 void OpExecutor::Forget() {
   while (finished_.size() > options_.max_remembered) {
     auto it = ops_.find(finished_.front());
-    if (it != ops_.end() && (it->second->result || !it->second->outbox.empty())) break;
+    if (it != ops_.end() && outbox_.Holds(it->first)) break;
     if (it != ops_.end()) ops_.erase(it);
     finished_.pop_front();
   }
@@ -254,15 +255,7 @@ void OpExecutor::Forget() {
 
 void OpExecutor::OnAck(const protocol::Ack& ack) {
   std::lock_guard lock(mu_);
-  auto it = ops_.find(ack.op_id);
-  if (it == ops_.end()) return;
-  OpRun& run = *it->second;
-  run.acked = std::max(run.acked, ack.seq);
-  while (!run.outbox.empty() && run.outbox.front().first <= run.acked) {
-    outbox_bytes_ -= std::min(outbox_bytes_, run.outbox.front().second.size());
-    run.outbox.pop_front();
-  }
-  if (ack.result && !run.running) run.result.reset();
+  outbox_.Ack(ack);  // with `result`, the op's file goes; its id stays known until Forget
   Forget();
 }
 

@@ -4,9 +4,13 @@
 // `event` and `result` frames with dense per-op sequence numbers. Used by `slipway agent` on a
 // remote node and by the server's in-process local node alike.
 //
-// Delivery: every event and result stays in the outbox until the control plane acks it, and
-// the whole outbox is sent again after each reconnect (Connected), in order, before anything
-// new: the control plane drops what it already has, so nothing is lost or doubled.
+// Delivery: every event and result stays in the outbox (agent/outbox.h) until the control
+// plane acks it, and the whole outbox is sent again after each reconnect (Connected), in order,
+// before anything new: the control plane drops what it already has, so nothing is lost or
+// doubled. With an outbox directory the outbox also outlives the process: a new executor on it
+// sends what the last one left unacked, answers a re-sent op with its first result, and answers
+// one that was running when the process ended with a failed result ("interrupted") instead of
+// running it again.
 //
 // Thread-safety: every method may be called from any thread. `send` is called with the
 // executor's lock held (that is what keeps frames in order): it must not block and must not
@@ -28,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent.h"
+#include "agent/outbox.h"
 #include "core/protocol.h"
 
 namespace slipway {
@@ -38,6 +43,9 @@ struct ExecutorOptions {
   std::size_t max_remembered = 4096;                           // finished ops kept for idempotence
   std::size_t max_outbox_bytes = 64u << 20;                    // unacked output kept for replay
   std::chrono::milliseconds slow_op{std::chrono::seconds(2)};  // for the log only
+  // Where unacked events and results are kept on disk, and restored from at construction;
+  // "" = in memory only. A directory that cannot be used is logged and memory is used.
+  std::string outbox_dir;
 };
 
 // What an op sees while it runs: where its output goes and whether to stop.
@@ -58,14 +66,16 @@ class OpExecutor {
   // Returns false when the frame could not be queued (not connected): it stays in the outbox.
   using Send = std::function<bool(const std::string& text)>;
 
-  // `worker` runs the ops and must outlive the executor.
+  // `worker` runs the ops and must outlive the executor. Restores the outbox directory's ops
+  // (finished or interrupted): they are held like finished ops until their result is acked.
   OpExecutor(Agent& worker, ExecutorOptions options);
   // Cancels the running ops and joins their threads.
   ~OpExecutor();
   OpExecutor(const OpExecutor&) = delete;
   OpExecutor& operator=(const OpExecutor&) = delete;
 
-  // What the hello lists: for each op with unacked events, the highest seq buffered.
+  // What the hello lists: for each op with unacked events, the highest seq buffered (restored
+  // ones included).
   std::map<std::string, std::uint64_t> LastSeq() const;
   // The ops running now, for heartbeats.
   std::vector<std::string> Running() const;
@@ -88,6 +98,7 @@ class OpExecutor {
   void Emit(OpRun& run, protocol::EventKind kind, nlohmann::json data);
   void Finish(OpRun& run, protocol::OpResult result);
   void OnAck(const protocol::Ack& ack);
+  void Restore();
   void OnCancel(const std::string& op_id, bool given_up);
   void SendLocked(const std::string& text);
   void ObserveTerm(std::uint64_t term);
@@ -102,7 +113,8 @@ class OpExecutor {
   std::uint64_t term_ = 0;
   std::map<std::string, std::shared_ptr<OpRun>> ops_;  // by op id
   std::deque<std::string> finished_;                   // op ids, oldest first
-  std::size_t outbox_bytes_ = 0;
+  Outbox outbox_;                                      // unacked events and results, by op
+  Outbox::Sink send_locked_;                           // SendLocked, for the outbox
   int active_threads_ = 0;  // op threads (detached) still running; the destructor waits for 0
   bool stopping_ = false;
   std::thread watchdog_;

@@ -229,6 +229,25 @@ Result<json> Probe(Agent& a, const json& args, const OpContext&) {
                       milliseconds(timeout)));
 }
 
+Result<json> ListRepos(Agent& a, const json&, const OpContext&) {
+  auto repos = a.ListRepos();
+  if (!repos.ok()) return repos.status();
+  return wire::ReposToWire(*repos);
+}
+
+// The caller's credentials serve this one call: they reach git's askpass environment only,
+// and git's messages come back with them redacted (git::ListBranches).
+Result<json> ListBranches(Agent& a, const json& args, const OpContext&) {
+  std::string username, password;
+  if (args.contains("credentials")) {
+    username = args.at("credentials").at("username").get<std::string>();
+    password = args.at("credentials").at("password").get<std::string>();
+  }
+  auto branches = a.ListBranches(args.at("repo").get<std::string>(), username, password);
+  if (!branches.ok()) return branches.status();
+  return wire::BranchesToWire(*branches);
+}
+
 const std::map<std::string, Handler>& Handlers() {
   static const std::map<std::string, Handler> kHandlers = {
       {"fetch", Fetch},
@@ -255,6 +274,8 @@ const std::map<std::string, Handler>& Handlers() {
       {"remove_path", RemovePath},
       {"path_exists", PathExists},
       {"probe", Probe},
+      {"list_repos", ListRepos},
+      {"list_branches", ListBranches},
   };
   return kHandlers;
 }

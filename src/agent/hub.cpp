@@ -4,9 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <utility>
 #include <cctype>
 #include <deque>
+#include <utility>
 
 #include "agent/remote_agent.h"
 #include "agent/wire.h"
@@ -43,8 +43,9 @@ struct NodeHub::Node {
   Clock::time_point last_heard{};
   Clock::time_point last_beat_sent{};
   Clock::time_point down_since{};
-  bool silence_closed = false;  // its link was closed for silence; its close is on the way  // when the link went away (meaningful while link is null)
-  std::int64_t owner_token = 0;    // the enrollment token its name belongs to (0: none yet)
+  bool silence_closed = false;  // its link was closed for silence; its close is on the way  // when
+                                // the link went away (meaningful while link is null)
+  std::int64_t owner_token = 0;  // the enrollment token its name belongs to (0: none yet)
 };
 
 NodeHub::NodeHub(Clock& clock, NodeHubOptions options)

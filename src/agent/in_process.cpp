@@ -57,7 +57,7 @@ class Pipe final : public NodeLink {
 class Node final : public InProcessNode {
  public:
   Node(NodeHub& hub, InProcessNodeOptions o)
-      : owned_(o.worker ? nullptr : MakeLocalAgent(o.data_dir, o.askpass)),
+      : owned_(o.worker ? nullptr : MakeLocalAgent(o.data_dir, o.askpass, o.repos)),
         executor_(o.worker ? *o.worker : *owned_,
                   {o.data_dir, "", 4096, 64u << 20, std::chrono::seconds(2)}),
         client_(executor_, MakeHello(o)),
@@ -85,6 +85,7 @@ class Node final : public InProcessNode {
     h.labels = o.labels;
     h.capabilities.runtimes = {"process", "container", "swarm"};
     h.capabilities.docker = true;
+    h.capabilities.repos = RepoNames(o.repos);
     return h;
   }
 

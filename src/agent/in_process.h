@@ -16,6 +16,7 @@ struct InProcessNodeOptions {
   std::string data_dir;     // the control plane's own (absolute)
   std::string askpass;      // where git's credential helper is written
   Agent* worker = nullptr;  // runs the ops; null = a local agent on data_dir (tests pass fakes)
+  RepoTable repos;          // the node's repos.yaml (`slipway server --repos`); listed in hello
 };
 
 class InProcessNode {

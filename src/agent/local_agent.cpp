@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,10 +18,13 @@
 namespace slipway {
 namespace {
 
+// Listing the branches of a repository on another host: well under the op's deadline.
+constexpr std::chrono::seconds kListBranchesTimeout{30};
+
 class LocalAgent final : public Agent {
  public:
-  LocalAgent(std::string root, std::string askpass)
-      : root_(std::move(root)), askpass_(std::move(askpass)) {}
+  LocalAgent(std::string root, std::string askpass, RepoTable repos)
+      : root_(std::move(root)), askpass_(std::move(askpass)), repos_(std::move(repos)) {}
 
   std::string name() const override { return "local"; }
 
@@ -200,6 +204,28 @@ class LocalAgent final : public Agent {
     return std::filesystem::exists(path, ec);
   }
 
+  Result<std::vector<RepoView>> ListRepos() override {
+    std::vector<RepoView> out;
+    for (const auto& e : repos_) out.push_back({e.name, ToString(e.kind), e.Redacted()});
+    return out;
+  }
+
+  // A URL's own credentials win over the caller's, as an app repo's do over a git login.
+  Result<git::BranchList> ListBranches(const std::string& repo, const std::string& username,
+                                       const std::string& password) override {
+    auto it = std::find_if(repos_.begin(), repos_.end(),
+                           [&repo](const RepoEntry& e) { return e.name == repo; });
+    if (it == repos_.end()) return NotFound("no repository named '" + repo + "' on this node");
+    git::Remote remote{it->location, "", ""};
+    git::Remote own = git::ParseRemote(it->location);
+    bool has_own = !own.username.empty() || !own.password.empty();
+    if (it->kind == RepoKind::kUrl && !has_own) {
+      remote.username = username;
+      remote.password = password;
+    }
+    return git::ListBranches(remote, askpass_, kListBranchesTimeout);
+  }
+
   ProbeResult Probe(int port, const std::string& path, std::chrono::milliseconds timeout) override {
     net::Endpoint ep;
     ep.port = port;
@@ -259,6 +285,7 @@ class LocalAgent final : public Agent {
 
   std::string root_;
   std::string askpass_;
+  RepoTable repos_;  // fixed at start: read without a lock
   ProcessRuntime processes_;
   ContainerRuntime containers_;
   SwarmRuntime swarm_;
@@ -266,8 +293,10 @@ class LocalAgent final : public Agent {
 
 }  // namespace
 
-std::unique_ptr<Agent> MakeLocalAgent(std::string data_dir, std::string askpass_path) {
-  return std::make_unique<LocalAgent>(std::move(data_dir), std::move(askpass_path));
+std::unique_ptr<Agent> MakeLocalAgent(std::string data_dir, std::string askpass_path,
+                                      RepoTable repos) {
+  return std::make_unique<LocalAgent>(std::move(data_dir), std::move(askpass_path),
+                                      std::move(repos));
 }
 
 }  // namespace slipway

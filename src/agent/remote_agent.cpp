@@ -11,6 +11,10 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kShort{std::chrono::minutes(2)};
 constexpr milliseconds kLong{std::chrono::minutes(30)};
+// Listing a node's repositories reads its table; listing branches runs git there, bounded
+// (30 s) well below this.
+constexpr milliseconds kListRepos{std::chrono::seconds(15)};
+constexpr milliseconds kListBranches{std::chrono::minutes(1)};
 
 class RemoteAgent final : public Agent {
  public:
@@ -182,7 +186,33 @@ class RemoteAgent final : public Agent {
     return v->get<ProbeResult>();
   }
 
+  Result<std::vector<RepoView>> ListRepos() override {
+    auto v = Call("list_repos", json::object(), kListRepos);
+    if (!v.ok()) return v.status();
+    return Decode<std::vector<RepoView>>("list_repos", [&] { return wire::ReposFromWire(*v); });
+  }
+
+  Result<git::BranchList> ListBranches(const std::string& repo, const std::string& username,
+                                       const std::string& password) override {
+    json args = {{"repo", repo}};
+    if (!username.empty() || !password.empty())
+      args["credentials"] = {{"username", username}, {"password", password}};
+    auto v = Call("list_branches", std::move(args), kListBranches);
+    if (!v.ok()) return v.status();
+    return Decode<git::BranchList>("list_branches", [&] { return wire::BranchesFromWire(*v); });
+  }
+
  private:
+  // Decodes an ok value; a malformed one is a node bug: kInternal, never thrown.
+  template <typename T, typename F>
+  Result<T> Decode(const char* kind, F decode) {
+    try {
+      return decode();
+    } catch (const std::exception& e) {
+      return Internal("node " + node_ + ": malformed answer to " + kind + ": " + e.what());
+    }
+  }
+
   // A value of a malformed answer is a node bug: reported as kInternal, never thrown.
   Result<json> Call(const std::string& kind, json args, milliseconds deadline = kShort,
                     const os::LineSink& sink = nullptr, const std::atomic<bool>* cancel = nullptr) {

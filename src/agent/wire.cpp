@@ -166,6 +166,15 @@ void from_json(const json& j, ProbeResult& v) {
   Opt(j, "error", v.error);
 }
 
+void to_json(json& j, const RepoView& v) {
+  j = json{{"name", v.name}, {"kind", v.kind}, {"location", v.location}};
+}
+void from_json(const json& j, RepoView& v) {
+  j.at("name").get_to(v.name);
+  j.at("kind").get_to(v.kind);
+  j.at("location").get_to(v.location);
+}
+
 namespace os {
 void to_json(json& j, const RunResult& v) {
   j = json{{"exit_code", v.exit_code},
@@ -204,6 +213,49 @@ Result<std::string> FromWire(const std::string& root, const std::string& path) {
     start = end + 1;
   }
   return root + "/" + path;
+}
+
+namespace {
+// The serialized size of `item` as one more member of a JSON array.
+std::size_t ItemBytes(const json& item) {
+  return item.dump(-1, ' ', false, json::error_handler_t::replace).size() + 1;
+}
+}  // namespace
+
+json ReposToWire(const std::vector<RepoView>& repos) {
+  json list = json::array();
+  std::size_t bytes = 0;
+  for (const auto& r : repos) {
+    json item = r;
+    bytes += ItemBytes(item);
+    if (bytes > kMaxListBytes) return json{{"repos", std::move(list)}, {"truncated", true}};
+    list.push_back(std::move(item));
+  }
+  return json{{"repos", std::move(list)}, {"truncated", false}};
+}
+
+std::vector<RepoView> ReposFromWire(const json& value) {
+  return value.at("repos").get<std::vector<RepoView>>();
+}
+
+json BranchesToWire(const git::BranchList& branches) {
+  json list = json::array();
+  std::size_t bytes = 0;
+  for (const auto& b : branches.branches) {
+    json item = json::array({b.name, b.commit});
+    bytes += ItemBytes(item);
+    if (bytes > kMaxListBytes) return json{{"branches", std::move(list)}, {"truncated", true}};
+    list.push_back(std::move(item));
+  }
+  return json{{"branches", std::move(list)}, {"truncated", branches.truncated}};
+}
+
+git::BranchList BranchesFromWire(const json& value) {
+  git::BranchList out;
+  for (const auto& item : value.at("branches"))
+    out.branches.push_back({item.at(0).get<std::string>(), item.at(1).get<std::string>()});
+  out.truncated = value.value("truncated", false);
+  return out;
 }
 
 std::string CodeName(Code code) {

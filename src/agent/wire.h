@@ -11,7 +11,9 @@
 // Conversions from JSON throw nlohmann::json::exception on a mistyped member; callers decode
 // inside their catch-all boundary and answer "invalid args".
 #include <chrono>
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +37,8 @@ void to_json(nlohmann::json& j, const ImageRequest& v);
 void from_json(const nlohmann::json& j, ImageRequest& v);
 void to_json(nlohmann::json& j, const ProbeResult& v);
 void from_json(const nlohmann::json& j, ProbeResult& v);
+void to_json(nlohmann::json& j, const RepoView& v);
+void from_json(const nlohmann::json& j, RepoView& v);
 
 namespace os {
 void to_json(nlohmann::json& j, const RunResult& v);
@@ -49,6 +53,20 @@ Result<std::string> ToWire(const std::string& root, const std::string& path);
 // A wire path resolved under the node's `root`. kInvalid for an absolute path, an empty one,
 // or one with a ".." component.
 Result<std::string> FromWire(const std::string& root, const std::string& path);
+
+// What one result value may hold, serialized: a frame is at most protocol::kMaxFrameBytes
+// (1 MiB) including its envelope.
+inline constexpr std::size_t kMaxListBytes = 1'000'000;
+
+// list_repos's value: {"repos": [{name, kind, location}, …], "truncated": bool}, repos left
+// out (and truncated set) past kMaxListBytes.
+nlohmann::json ReposToWire(const std::vector<RepoView>& repos);
+std::vector<RepoView> ReposFromWire(const nlohmann::json& value);
+// list_branches's value: {"branches": [[name, commit], …], "truncated": bool}. Pairs rather
+// than objects so that 10 000 branches of usual names fit in one frame; past kMaxListBytes
+// the rest are left out and truncated is set (as it is when the list already was).
+nlohmann::json BranchesToWire(const git::BranchList& list);
+git::BranchList BranchesFromWire(const nlohmann::json& value);
 
 // A Status carried in a result: the error text plus its code in value.code.
 std::string CodeName(Code code);

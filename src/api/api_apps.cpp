@@ -35,12 +35,8 @@ json Api::AppView(const App& a) {
     json all = json::array();
     for (const auto& i : serving->instances)
       all.push_back({{"instance_id", i.id}, {"node", i.node}, {"pid", i.pid}, {"port", i.port}});
-    j["serving"] = {{"instance_id", first.id},
-                    {"pid", first.pid},
-                    {"port", first.port},
-                    {"release_id", first.release_id},
-                    {"node", first.node},
-                    {"instances", all}};
+    j["serving"] = {{"instance_id", first.id},        {"pid", first.pid},   {"port", first.port},
+                    {"release_id", first.release_id}, {"node", first.node}, {"instances", all}};
   } else {
     j["serving"] = nullptr;
   }

@@ -89,6 +89,9 @@ class Api {
   HttpResponse DrainNode(Call& c);
   HttpResponse RemoveNode(Call& c);
   HttpResponse CreateNodeToken(Call& c);
+  // the nodes' repositories and their branches (api_repos.cpp)
+  HttpResponse ListRepos(Call& c);
+  HttpResponse ListRepoBranches(Call& c);
 
  private:
   HttpResponse Dispatch(HttpRequest& req, std::string& route);

@@ -13,7 +13,8 @@ constexpr std::chrono::milliseconds kMaxEnrollmentTtl = std::chrono::hours(24 * 
 json OpsJson(const std::vector<OpView>& ops) {
   json out = json::array();
   for (const auto& o : ops)
-    out.push_back({{"op_id", o.op_id}, {"kind", o.kind}, {"state", o.state}, {"events", o.last_seq}});
+    out.push_back(
+        {{"op_id", o.op_id}, {"kind", o.kind}, {"state", o.state}, {"events", o.last_seq}});
   return out;
 }
 

@@ -42,6 +42,8 @@ const std::vector<Route>& Routes() {
       {"GET", "/api/v1/nodes/{node}", P::kRead, &Api::ShowNode},
       {"POST", "/api/v1/nodes/{node}/drain", P::kManageUsers, &Api::DrainNode},
       {"DELETE", "/api/v1/nodes/{node}", P::kManageUsers, &Api::RemoveNode},
+      {"GET", "/api/v1/repos", P::kRead, &Api::ListRepos},
+      {"GET", "/api/v1/repos/{repo}/branches", P::kRead, &Api::ListRepoBranches},
   };
   return kRoutes;
 }

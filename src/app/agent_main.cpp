@@ -17,6 +17,7 @@
 #include "agent/executor.h"
 #include "agent/node_client.h"
 #include "git/git.h"
+#include "manifest/repos_file.h"
 #include "net/ws_client.h"
 #include "obs/log.h"
 
@@ -75,7 +76,8 @@ std::uint64_t DiskFree(const std::string& dir) {
   return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
-protocol::Hello MakeHello(const AgentOptions& o, const std::vector<std::string>& labels) {
+protocol::Hello MakeHello(const AgentOptions& o, const std::vector<std::string>& labels,
+                          const RepoTable& repos) {
   protocol::Hello h;
   h.node = o.name;
   h.agent_version = "slipway 0.1.0";
@@ -86,7 +88,14 @@ protocol::Hello MakeHello(const AgentOptions& o, const std::vector<std::string>&
   h.capabilities.docker = std::filesystem::exists("/var/run/docker.sock", ec);
   if (h.capabilities.docker) h.capabilities.runtimes.push_back("container");
   h.capabilities.disk_free_bytes = DiskFree(o.data_dir);
+  h.capabilities.repos = RepoNames(repos);
   return h;
+}
+
+// The node's repos.yaml (--repos); none without the flag.
+Result<RepoTable> LoadRepos(const std::string& file) {
+  if (file.empty()) return RepoTable{};
+  return LoadReposFile(file);
 }
 
 // Waits `delay` unless asked to stop.
@@ -214,6 +223,8 @@ int RunAgent(const AgentOptions& options) {
                    [&o](std::string_view text) { return git::RedactSecrets(text, {o.token}); });
   auto labels = SplitLabels(o.labels);
   if (auto s = ValidateOptions(o, labels); !s.ok()) return Usage(s.message());
+  auto repos = LoadRepos(o.repos);
+  if (!repos.ok()) return Usage(repos.status().message());
   umask(077);
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
@@ -224,13 +235,14 @@ int RunAgent(const AgentOptions& options) {
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
 
-  auto worker = MakeLocalAgent(o.data_dir, o.data_dir + "/askpass.sh");
+  auto worker = MakeLocalAgent(o.data_dir, o.data_dir + "/askpass.sh", *repos);
   ExecutorOptions eo;
   eo.root = o.data_dir;
   eo.term_file = o.data_dir + "/term";
   eo.max_outbox_bytes = 64u << 20;
+  eo.outbox_dir = o.data_dir + "/outbox";  // unacked events and results outlive a restart
   OpExecutor executor(*worker, eo);
-  NodeClient client(executor, MakeHello(o, labels));
+  NodeClient client(executor, MakeHello(o, labels, *repos));
   spdlog::info("agent {} starting: data {}, control plane {}", o.name, o.data_dir, o.server);
   int code = Loop(o, client);
   spdlog::info("agent {} stopping", o.name);

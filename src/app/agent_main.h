@@ -12,7 +12,7 @@ struct AgentOptions {
   std::string labels;  // "alpha,region=eu"
   std::string data_dir;
   std::string advertise;  // address the gateway reaches instances at; "" = as seen
-  std::string repos;      // repos.yaml
+  std::string repos;      // repos.yaml: repositories this node offers by name ("" = none)
   std::string ca_file;    // wss: CA bundle
   std::string log_level = "info";
 };

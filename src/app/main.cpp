@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
                   "Append a JSON line per gateway request to this file");
   srv->add_option("--node-lease", server.node_lease,
                   "How long work on a silent node lives before it fails (60s)");
+  srv->add_option("--repos", server.repos,
+                  "repos.yaml: repository names on the server's own node (slipway repos)");
   srv->callback([&] { run_server = true; });
 
   slipway::GatewayOptions gateway;

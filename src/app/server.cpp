@@ -21,6 +21,7 @@
 #include "gateway/route_file.h"
 #include "git/git.h"
 #include "manifest/manifest.h"
+#include "manifest/repos_file.h"
 #include "net/http_server.h"
 #include "obs/log.h"
 #include "store/sqlite_store.h"
@@ -86,6 +87,12 @@ Result<std::unique_ptr<net::HttpServer>> ExtraListener(const std::string& addr, 
   return net::HttpServer::Create(o, std::move(handler));
 }
 
+// The server's own node's repos.yaml (--repos); none without the flag.
+Result<RepoTable> LoadRepos(const std::string& file) {
+  if (file.empty()) return RepoTable{};
+  return LoadReposFile(file);
+}
+
 }  // namespace
 
 int RunServer(const ServerOptions& options) {
@@ -106,6 +113,8 @@ int RunServer(const ServerOptions& options) {
     if (auto s = git::ValidateRepoUrl(options.login_repo); !s.ok())
       return StartupError("--login-repo: " + s.message());
   }
+  auto repos = LoadRepos(options.repos);
+  if (!repos.ok()) return StartupError(repos.status().message());
 
   umask(077);  // every file the server writes (database, key, token, logs) is private
   auto paths = PrepareDataDir(options.data_dir);
@@ -143,7 +152,8 @@ int RunServer(const ServerOptions& options) {
   NodeRegistry registry(**store, hub, clock);  // records nodes as they come and go
   registry.Attach();
   // The server's own node speaks the agent protocol too, over an in-process pipe.
-  auto local = InProcessNode::Start(hub, {"local", {}, paths->data, paths->askpass()});
+  auto local = InProcessNode::Start(
+      hub, {"local", {}, paths->data, paths->askpass(), nullptr, std::move(*repos)});
   if (!local->WaitWelcomed(std::chrono::seconds(10)))
     return StartupError("the local node did not connect");
   Agent& agent = hub.AgentFor("local");

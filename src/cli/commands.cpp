@@ -465,6 +465,7 @@ void RegisterCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   AddGatewayCommands(app, g, exit_code);
   AddManifest(app, g, exit_code);
   AddAuthCommands(app, g, exit_code);
+  AddReposCommands(app, g, exit_code);
 }
 
 }  // namespace slipway::cli

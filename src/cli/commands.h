@@ -28,6 +28,8 @@ void AddAuthCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 void AddGatewayCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 // nodes token create, list, show, drain, remove (nodes_commands.cpp).
 void AddNodesCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+// repos, branches (repos_commands.cpp).
+void AddReposCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 
 class ApiClient;
 // The API client for the resolved server and token (see cli/config.h); on a bad URL sets

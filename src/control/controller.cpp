@@ -154,8 +154,9 @@ Result<Deployment> Controller::Deploy(const std::string& app_name, const std::st
   if (nodes.size() > 32) return Invalid("nodes: at most 32 labels");
   for (const auto& l : nodes) {
     if (!IsNodeLabel(l))
-      return Invalid("nodes: a label is 1..64 printable characters without spaces, quotes, "
-                     "commas, slashes or backslashes");
+      return Invalid(
+          "nodes: a label is 1..64 printable characters without spaces, quotes, "
+          "commas, slashes or backslashes");
   }
   auto app = ctx_.store.GetApp(app_name);
   if (!app.ok()) return app.status();
@@ -243,29 +244,37 @@ Status Controller::StopApp(const std::string& app_name, const Actor& actor) {
     std::lock_guard lock(mu_);
     if (busy_apps_.count(app->id))
       return Conflict("app '" + app_name + "' has a deployment running");
-    if (auto s = CancelQueuedRestartsLocked(app->id, actor); !s.ok()) return s;
+    auto cancelled = CancelQueuedRestartsLocked(app->id, actor);
+    if (!cancelled.ok()) return cancelled.status();
     serving = ctx_.serving.Get(app->id);
-    if (!serving) return Conflict("app '" + app_name + "' is not running");
+    // Nothing serves and no start was pending: nothing to stop. A cancelled start still
+    // leaves the app stopped (recovery must not bring it back).
+    if (!serving && *cancelled == 0) return Conflict("app '" + app_name + "' is not running");
     if (auto s = ctx_.store.SetAppStopped(app->id, true); !s.ok()) return s;
     ctx_.serving.Set(app->id, std::nullopt);
   }
+  if (!serving) {
+    Audit(actor, "app.stop", "app/" + app_name, app_name, json{{"cancelled_start", true}}.dump());
+    return Status::Ok();
+  }
   ctx_.router.Switch(app_name, nullptr);
-  for (Instance stopped : serving->instances) (void)StopAndRecord(ctx_, stopped, std::chrono::seconds(10));
+  for (Instance stopped : serving->instances)
+    (void)StopAndRecord(ctx_, stopped, std::chrono::seconds(10));
   Audit(actor, "app.stop", "app/" + app_name, app_name);
   return Status::Ok();
 }
 
 // A queued restart (the supervisor's, or a start) is moot once the app is stopped; any other
 // queued deployment is the user's to cancel first (kConflict). REQUIRES: mu_ held.
-Status Controller::CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor) {
+Result<int> Controller::CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor) {
   std::vector<Deployment> restarts;
   for (auto qid : queue_) {
     if (queued_app_[qid] != app_id) continue;
     auto d = ctx_.store.GetDeployment(qid);
     if (!d.ok()) return d.status();
     if (d->type != "restart")
-      return Conflict(fmt::format("app '{}' has deployment #{} queued: cancel it first", d->app,
-                                  d->id));
+      return Conflict(
+          fmt::format("app '{}' has deployment #{} queued: cancel it first", d->app, d->id));
     restarts.push_back(*d);
   }
   for (auto& d : restarts) {
@@ -277,7 +286,7 @@ Status Controller::CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& 
     ctx_.events.Append(d.id, "queued", "cancelled", d.error);  // event first, then status
     if (auto s = ctx_.store.UpdateDeployment(d); !s.ok()) return s;
   }
-  return Status::Ok();
+  return static_cast<int>(restarts.size());
 }
 
 Result<Deployment> Controller::StartApp(const std::string& app_name, bool restart,

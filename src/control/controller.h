@@ -94,7 +94,8 @@ class Controller {
   // Enqueue with mu_ already held.
   Result<Deployment> EnqueueLocked(Deployment d, const WebhookDelivery* delivery = nullptr,
                                    const std::optional<GitCredential>& credentials = std::nullopt);
-  Status CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor);
+  // How many queued restarts of the app were cancelled; kConflict for another queued kind.
+  Result<int> CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor);
   void RestartCrashed(std::int64_t app_id);
   void Audit(const Actor& actor, const std::string& action, const std::string& target,
              const std::string& app, const std::string& detail_json = "{}");

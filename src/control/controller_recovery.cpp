@@ -156,8 +156,7 @@ void Controller::StartService(const App& app, const Release& release, const Mani
   if (started.ok())
     adopted.emplace(started->node, *started);
   else
-    spdlog::error("{}: the service cannot be redeployed: {}", app.name,
-                  started.status().message());
+    spdlog::error("{}: the service cannot be redeployed: {}", app.name, started.status().message());
 }
 
 // Routes the app to what was adopted (nothing: 503 until a deployment).

@@ -37,26 +37,28 @@ Status Deployer::ForEachUnit(const UnitFn& fn, bool parallel) {
     return units_.size() > 1 && !named ? Status(s.code(), "node " + u.node + ": " + s.message())
                                        : s;
   };
+  // A throw fails its unit like any error, so the pipeline cleans up after it (and a unit's
+  // thread never ends the process).
+  auto guarded = [&fn](Unit& u) -> Status {
+    try {
+      return fn(u);
+    } catch (const std::exception& e) {
+      return Status(Code::kInternal, std::string("internal error: ") + e.what());
+    } catch (...) {
+      return Status(Code::kInternal, "internal error");
+    }
+  };
   if (units_.size() == 1 || !parallel) {
     for (auto& u : units_) {
-      if (Status s = fn(u); !s.ok()) return failed(u, s);
+      if (Status s = guarded(u); !s.ok()) return failed(u, s);
     }
     return Status::Ok();
   }
   std::vector<Status> results(units_.size());
   std::vector<std::thread> threads;
   threads.reserve(units_.size());
-  for (std::size_t i = 0; i < units_.size(); ++i) {
-    threads.emplace_back([&, i] {
-      try {
-        results[i] = fn(units_[i]);
-      } catch (const std::exception& e) {  // a unit's thread must not end the process
-        results[i] = Status(Code::kInternal, std::string("internal error: ") + e.what());
-      } catch (...) {
-        results[i] = Status(Code::kInternal, "internal error");
-      }
-    });
-  }
+  for (std::size_t i = 0; i < units_.size(); ++i)
+    threads.emplace_back([&, i] { results[i] = guarded(units_[i]); });
   for (auto& t : threads) t.join();
   for (std::size_t i = 0; i < units_.size(); ++i) {
     if (!results[i].ok()) return failed(units_[i], results[i]);
@@ -161,8 +163,8 @@ void Deployer::RemoveBuildDirs() {
   for (auto& u : units_) {
     if (u.workdir.empty() || !ctx_.Reachable(u.node)) continue;
     if (auto s = agent(u).RemovePath(u.workdir); !s.ok())
-      spdlog::warn("deployment {}: cannot remove its build directory on node {}: {}", d_.id,
-                   u.node, s.message());
+      spdlog::warn("deployment {}: cannot remove its build directory on node {}: {}", d_.id, u.node,
+                   s.message());
     u.workdir.clear();
   }
 }
@@ -294,9 +296,9 @@ Status Deployer::RunStage(Stage stage) {
         return Steps(u, Stage::kBuild, manifest_.build);
       });
     case Stage::kTest:
-      return rollback ? Status::Ok() : ForEachUnit([this](Unit& u) {
-        return Steps(u, Stage::kTest, manifest_.test);
-      });
+      return rollback
+                 ? Status::Ok()
+                 : ForEachUnit([this](Unit& u) { return Steps(u, Stage::kTest, manifest_.test); });
     case Stage::kRelease:
       return MakeRelease();
     case Stage::kStart:
@@ -351,8 +353,8 @@ Status Deployer::Checkout() {
   if (auto s = ReadManifest(units_.front()); !s.ok()) return s;
   if (auto s = FollowManifestPlacement(); !s.ok()) return s;
   if (swarm() && units_.size() > 1) {  // one swarm, managed from one node's Docker
-    Emit(Stage::kCheckout, "info", "runtime swarm: the service is managed from node " +
-                                       units_.front().node + " only");
+    Emit(Stage::kCheckout, "info",
+         "runtime swarm: the service is managed from node " + units_.front().node + " only");
     std::vector<Unit> rest(units_.begin() + 1, units_.end());
     units_.resize(1);
     for (auto& u : rest) {
@@ -508,10 +510,10 @@ Status Deployer::PrepareImage(Unit& u) {
   ImageRequest req{release_.path, manifest_.dockerfile, manifest_.image_tar, manifest_.image,
                    ImageTag(app_.name, release_)};
   Emit(Stage::kRelease, "info",
-       Tag(u) + (!req.dockerfile.empty()  ? "building image " + req.tag + " from " + req.dockerfile
-                 : !req.image_tar.empty() ? "loading image tarball " + req.image_tar + " as " +
-                                                req.tag
-                                          : "tagging image " + req.image + " as " + req.tag));
+       Tag(u) + (!req.dockerfile.empty() ? "building image " + req.tag + " from " + req.dockerfile
+                 : !req.image_tar.empty()
+                     ? "loading image tarball " + req.image_tar + " as " + req.tag
+                     : "tagging image " + req.image + " as " + req.tag));
   return agent(u).PrepareImage(req, SinkFor(u, "release", false));
 }
 

@@ -50,7 +50,9 @@ class Deployer {
   // prefixed with its node's name when there are several, is the result. `parallel` false
   // forces one node after another. A throw on a unit's thread fails that unit.
   Status ForEachUnit(const UnitFn& fn, bool parallel);
-  Status ForEachUnit(const UnitFn& fn) { return ForEachUnit(fn, manifest_.strategy != "one-by-one"); }
+  Status ForEachUnit(const UnitFn& fn) {
+    return ForEachUnit(fn, manifest_.strategy != "one-by-one");
+  }
   Result<std::vector<std::string>> NodesFor(const std::vector<std::string>& labels) const;
   void PlaceOn(const std::vector<std::string>& nodes);
   Status Place();

@@ -71,8 +71,8 @@ Status Deployer::CheckLatency(Unit& u) {
     auto p = agent(u).Probe(handle.port, manifest_.health_path,
                             std::max(manifest_.max_latency * 10, milliseconds(1000)));
     if (!p.healthy()) {
-      return {Code::kUnhealthy, fmt::format("health probe {} failed: {}", i + 1,
-                                            ProbeText(p.status, p.error))};
+      return {Code::kUnhealthy,
+              fmt::format("health probe {} failed: {}", i + 1, ProbeText(p.status, p.error))};
     }
     latencies.push_back(p.latency.count());
   }
@@ -93,8 +93,8 @@ Status Deployer::CheckMemory(Unit& u) {
   long long rss = agent(u).MemoryBytes(HandleOf(*u.instance));
   Emit(Stage::kVerify, "info", Tag(u) + "resident memory " + Mib(rss));
   if (rss > manifest_.max_memory_bytes) {
-    return {Code::kUnhealthy,
-            fmt::format("memory {} is over max_memory {}", Mib(rss), Mib(manifest_.max_memory_bytes))};
+    return {Code::kUnhealthy, fmt::format("memory {} is over max_memory {}", Mib(rss),
+                                          Mib(manifest_.max_memory_bytes))};
   }
   return Status::Ok();
 }
@@ -154,8 +154,8 @@ Status Deployer::WatchUnit(Unit& u) {
   }
   // Two failures in a row, so one slow probe on a busy machine does not undo a deploy.
   if (++u.watch_failures < 2) return Status::Ok();
-  return {Code::kUnhealthy, fmt::format("health check failed after the switch ({})",
-                                        ProbeText(p.status, p.error))};
+  return {Code::kUnhealthy,
+          fmt::format("health check failed after the switch ({})", ProbeText(p.status, p.error))};
 }
 
 // Waits (up to drain_timeout) until no request is in flight on any previous instance, then
@@ -188,8 +188,10 @@ Status Deployer::Drain() {
             : "previous instances have no requests in flight; stopping them");
   for (Instance old : previous_->instances) {
     if (!StopAndRecord(ctx_, old, std::chrono::seconds(10)))
-      Emit(Stage::kDrain, "info", "node " + old.node + " is not connected: its previous instance "
-                                  "is stopped when it is back");
+      Emit(Stage::kDrain, "info",
+           "node " + old.node +
+               " is not connected: its previous instance "
+               "is stopped when it is back");
   }
   return Status::Ok();
 }

@@ -101,8 +101,8 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
 
 bool StopAndRecord(Context& ctx, Instance& instance, std::chrono::milliseconds grace) {
   if (!ctx.Reachable(instance.node)) {
-    spdlog::warn("instance {} on node {}: node not connected; stopped once it is back",
-                 instance.id, instance.node);
+    spdlog::warn("instance {} on node {}: node not connected; stopped once it is back", instance.id,
+                 instance.node);
     return false;
   }
   ctx.On(instance.node).StopInstance(HandleOf(instance), grace);

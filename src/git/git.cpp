@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/utf8.h"
+
 namespace slipway::git {
 namespace fs = std::filesystem;
 
@@ -337,6 +339,35 @@ Status EnsureMirror(const std::string& cache_dir, const os::RunOptions& run,
                 sink);
 }
 
+// A commit id: 40 hex digits (SHA-1) or 64 (SHA-256 repositories).
+bool IsCommitId(std::string_view s) {
+  return (s.size() == 40 || s.size() == 64) && std::all_of(s.begin(), s.end(), IsHex);
+}
+
+// Collects the lines of `git ls-remote --heads` ("<commit> TAB refs/heads/<name>"), keeping at
+// most kMaxBranches well-formed ones.
+class BranchCollector {
+ public:
+  void Add(std::string_view line) {
+    constexpr std::string_view kHeads = "refs/heads/";
+    auto tab = line.find('\t');
+    if (tab == std::string_view::npos) return;
+    std::string_view commit = line.substr(0, tab), ref = line.substr(tab + 1);
+    if (!ref.starts_with(kHeads) || !IsCommitId(commit)) return;
+    std::string name(ref.substr(kHeads.size()));
+    if (!IsUtf8(name) || !ValidateRef(name).ok()) return;
+    if (list_.branches.size() == kMaxBranches) {
+      list_.truncated = true;
+      return;
+    }
+    list_.branches.push_back({std::move(name), std::string(commit)});
+  }
+  BranchList Take() { return std::move(list_); }
+
+ private:
+  BranchList list_;
+};
+
 // Lower-cased, as git's own messages are not.
 bool IsAuthFailure(const std::string& errors) {
   static const char* const kMarkers[] = {
@@ -561,6 +592,30 @@ Status CheckCredentials(const std::string& url, const std::string& username,
   if (s.code() == Code::kUnavailable && IsAuthFailure(errors.all))
     return {Code::kUnauthorized, "invalid username or password"};
   return s;
+}
+
+Result<BranchList> ListBranches(const Remote& remote, const std::string& askpass_path,
+                                std::chrono::milliseconds timeout) {
+  if (auto s = ValidateRepoUrl(remote.url); !s.ok()) return s;
+  Remote r = Effective(remote);
+  if (auto s = EnsureAskpass(r, askpass_path); !s.ok()) return s;
+  ErrorText errors;
+  GitCall call{.verb = "ls-remote",
+               .args = {"ls-remote", "--heads", "--", r.url},
+               .spec = RemoteSpec(r, askpass_path),
+               .secrets = SecretsOf(r),
+               .run = {timeout, nullptr},
+               .errors = &errors};
+  // Outside any work tree, so no repository's config (insteadOf, sshCommand) applies.
+  call.spec.cwd = "/";
+  BranchCollector branches;
+  Status s = RunGit(call, [&branches](os::OutputStream stream, std::string_view line) {
+    if (stream == os::OutputStream::kStdout) branches.Add(line);
+  });
+  if (s.code() == Code::kUnavailable && IsAuthFailure(errors.all))
+    return Status(Code::kUnauthorized, "invalid username or password");
+  if (!s.ok()) return s;
+  return branches.Take();
 }
 
 }  // namespace slipway::git

@@ -10,6 +10,7 @@
 // Status messages) has passed through RedactSecrets.
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,5 +112,32 @@ Status Export(const std::string& cache_dir, const std::string& commit, const std
 Status CheckCredentials(const std::string& url, const std::string& username,
                         const std::string& password, const std::string& askpass_path,
                         std::chrono::milliseconds timeout);
+
+// One branch of a repository: its short name ("main", "feature/x") and the commit it
+// points at (40 or 64 hex digits).
+struct Branch {
+  std::string name;
+  std::string commit;
+};
+
+struct BranchList {
+  std::vector<Branch> branches;  // in the order git listed them (by ref name)
+  bool truncated = false;        // more than kMaxBranches: the rest were left out
+};
+
+// At most this many branches are kept by ListBranches.
+inline constexpr std::size_t kMaxBranches = 10000;
+
+// The branches of the repository at `remote.url` (any location ValidateRepoUrl accepts,
+// absolute paths included): `git ls-remote --heads -- <clean url>` outside any work tree,
+// credentials (user info in the URL, or remote.username/password, which win as in Fetch)
+// supplied only through the askpass helper at `askpass_path` (written when missing) and
+// never in argv, a message or a line. Branch names that are not valid UTF-8 or fail
+// ValidateRef are skipped; past kMaxBranches the list stops and `truncated` is set.
+// Errors: kInvalid for a bad URL (no process runs); kUnauthorized ("invalid username or
+// password") when git reports an authentication failure; kTimeout after `timeout`;
+// kUnavailable with git's redacted reason otherwise.
+Result<BranchList> ListBranches(const Remote& remote, const std::string& askpass_path,
+                                std::chrono::milliseconds timeout);
 
 }  // namespace slipway::git

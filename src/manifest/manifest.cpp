@@ -470,8 +470,9 @@ void ReadNodes(const YAML::Node& nodes, Manifest& m) {
     if (!item.IsScalar()) Reader::Fail(item, "nodes: each label must be a string");
     const std::string& l = item.Scalar();
     if (!IsNodeLabel(l))
-      Reader::Fail(item, "nodes: a label is 1..64 printable characters without spaces, quotes, "
-                         "commas, slashes or backslashes");
+      Reader::Fail(item,
+                   "nodes: a label is 1..64 printable characters without spaces, quotes, "
+                   "commas, slashes or backslashes");
     if (m.nodes.size() == 32) Reader::Fail(item, "nodes: at most 32 labels");
     m.nodes.push_back(l);
   };

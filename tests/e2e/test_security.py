@@ -54,6 +54,8 @@ EXPECTED_ROUTES = {
     ("GET", "/api/v1/nodes/{node}"): "read",
     ("POST", "/api/v1/nodes/{node}/drain"): "manage_users",
     ("DELETE", "/api/v1/nodes/{node}"): "manage_users",
+    ("GET", "/api/v1/repos"): "read",
+    ("GET", "/api/v1/repos/{repo}/branches"): "read",
 }
 
 # What each role holds (docs/SECURITY.md), written out independently of the server's table.
@@ -68,7 +70,7 @@ ROLE_PERMISSIONS = {
 
 # Placeholders name things that do not exist, so an allowed call changes nothing.
 FILL = {"{app}": "ghost", "{id}": "999999", "{token}": "no-such-token", "{user}": "no-such-user",
-        "{node}": "no-such-node"}
+        "{node}": "no-such-node", "{repo}": "no-such-repo"}
 
 
 def fill(pattern):

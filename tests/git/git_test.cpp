@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -605,6 +606,55 @@ TEST_F(GitRepo, ConfiguredCredentialHelpersAreNeverAsked) {
   EXPECT_EQ(CheckCredentials(server.Url(), "alice", "pw", askpass_, seconds(30)).code(),
             Code::kUnauthorized);
   EXPECT_FALSE(fs::exists(helper_log)) << Slurp(helper_log);
+}
+
+TEST_F(GitRepo, ListBranchesOfAPathAndAFileUrl) {
+  RunGitOk({"-C", origin_, "branch", "feature/x", "main"});
+  for (const std::string& url : {origin_, "file://" + origin_}) {
+    auto listed = ListBranches({url, "", ""}, askpass_, seconds(30));
+    ASSERT_TRUE(listed.ok()) << listed.status().message();
+    ASSERT_EQ(listed->branches.size(), 2u);
+    EXPECT_EQ(listed->branches[0].name, "feature/x");
+    EXPECT_EQ(listed->branches[1].name, "main");
+    EXPECT_EQ(listed->branches[1].commit, head_);
+    EXPECT_FALSE(listed->truncated);
+  }
+}
+
+TEST_F(GitRepo, ListBranchesStopsAtTheLimit) {
+  std::ofstream refs(origin_ + "/packed-refs");
+  refs << "# pack-refs with: peeled fully-peeled sorted\n";
+  for (std::size_t i = 0; i <= kMaxBranches + 5; ++i)
+    refs << head_ << " refs/heads/b" << std::setw(6) << std::setfill('0') << i << "\n";
+  refs.close();
+  auto listed = ListBranches({origin_, "", ""}, askpass_, seconds(60));
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  EXPECT_EQ(listed->branches.size(), kMaxBranches);
+  EXPECT_TRUE(listed->truncated);
+  EXPECT_EQ(listed->branches.front().name, "b000000");
+}
+
+TEST_F(GitRepo, ListBranchesRefusesBadUrlsAndReportsMissingRepositories) {
+  EXPECT_EQ(ListBranches({"-x", "", ""}, askpass_, seconds(30)).status().code(), Code::kInvalid);
+  EXPECT_EQ(ListBranches({"relative/path", "", ""}, askpass_, seconds(30)).status().code(),
+            Code::kInvalid);
+  auto listed =
+      ListBranches({dir_ + "/missing.git", "bob", "hunter2secret"}, askpass_, seconds(30));
+  EXPECT_EQ(listed.status().code(), Code::kUnavailable);
+  EXPECT_EQ(listed.status().message().find("hunter2secret"), std::string::npos);
+}
+
+TEST_F(GitRepo, ListBranchesReportsARefusedPasswordAsUnauthorized) {
+  FakeHttpServer server("401 Unauthorized");
+  std::string log = dir_ + "/argv.log";
+  RecordGitCommandLines(log);
+  auto listed = ListBranches({server.Url(), "alice", "s3cr@t:pw"}, askpass_, seconds(30));
+  EXPECT_EQ(listed.status().code(), Code::kUnauthorized);
+  EXPECT_EQ(listed.status().message(), "invalid username or password");
+  EXPECT_NE(server.requests().find("Authorization: Basic YWxpY2U6czNjckB0OnB3\r\n"),
+            std::string::npos);  // alice:s3cr@t:pw
+  EXPECT_EQ(Slurp(log).find("s3cr"), std::string::npos);
+  EXPECT_NE(Slurp(log).find("ls-remote\n--heads\n--\n" + server.Url() + "\n"), std::string::npos);
 }
 
 }  // namespace

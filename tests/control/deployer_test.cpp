@@ -1,0 +1,365 @@
+// The Deployer against scripted nodes: a NodeHub with in-process nodes (the server's own
+// "local" and two nodes labelled "web"), each running ops on a ScriptedAgent, a real SQLite
+// store, router, event log and serving state, and a FakeClock for every wait the pipeline
+// makes. No process, socket or real sleep is involved.
+#include "control/deployer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <stdexcept>
+
+#include "agent/hub.h"
+#include "agent/in_process.h"
+#include "store/sqlite_store.h"
+#include "support/fake_agent.h"
+#include "support/fake_clock.h"
+
+namespace slipway {
+namespace {
+using namespace std::chrono_literals;
+using testing::ScriptedAgent;
+
+struct ManifestOptions {
+  std::string nodes;  // YAML flow list, e.g. "[web]"; "" = no placement
+  std::string strategy = "parallel";
+};
+
+// Short health timeout and watch window: the FakeClock moves by every sleep the pipeline
+// takes, so they only bound how many probes a failing check makes.
+std::string ManifestText(const ManifestOptions& o = {}) {
+  std::string text =
+      "build: [\"make\"]\n"
+      "test: [\"make check\"]\n"
+      "run: {command: ./server}\n"
+      "health: {path: /health, timeout: 200ms, probes: 2}\n"
+      "deploy: {watch_window: 400ms, drain_timeout: 1s, strategy: " +
+      o.strategy + "}\n";
+  if (!o.nodes.empty()) text += "nodes: " + o.nodes + "\n";
+  return text;
+}
+
+class DeployerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("slipway-deployer-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto store = OpenSqliteStore((dir_ / "slipway.db").string(), clock_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    NodeHubOptions options;
+    options.root = dir_.string();
+    hub_ = std::make_unique<NodeHub>(SystemClock::Instance(), options);
+    hub_->Start();
+    Connect(local_, {});
+    Connect(web1_, {"web"});
+    Connect(web2_, {"web"});
+    events_ = std::make_unique<EventLog>(*store_);
+    ctx_ = std::make_unique<Context>(Context{*store_, hub_->AgentFor(kLocalNode), router_, clock_,
+                                             *events_, serving_, Paths{dir_.string()}, hub_.get()});
+    App app;
+    app.name = "hello";
+    app.repo = "https://git.example.com/hello.git";
+    app.secret = "secret-123";
+    auto created = store_->CreateApp(app);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    app_ = *created;
+    gateway::Route route;  // what the Controller sets up when the app is created
+    route.app = app_.name;
+    route.hosts = {"hello.localhost"};
+    router_.SetRoute(route);
+    SetManifest(ManifestText());
+  }
+
+  void TearDown() override {
+    clock_.on_sleep = nullptr;
+    nodes_.clear();
+    hub_->Stop();
+    ctx_.reset();
+    events_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Connect(ScriptedAgent& worker, std::vector<std::string> labels) {
+    InProcessNodeOptions o;
+    o.name = worker.node();
+    o.labels = std::move(labels);
+    o.data_dir = dir_.string();
+    o.worker = &worker;
+    nodes_.push_back(InProcessNode::Start(*hub_, o));
+    ASSERT_TRUE(nodes_.back()->WaitWelcomed(5s)) << worker.node();
+  }
+
+  void SetManifest(const std::string& text) {
+    for (auto* w : {&local_, &web1_, &web2_}) w->SetManifest(text);
+  }
+
+  Deployment Deploy() {
+    Deployment d;
+    d.app_id = app_.id;
+    d.app = app_.name;
+    d.type = "manual";
+    d.ref = "main";
+    d.branch = "main";
+    auto created = store_->CreateDeployment(d);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return Deployer(*ctx_, *created, cancel_).Run();
+  }
+
+  // The app's main route: its one target or its pool.
+  std::vector<std::shared_ptr<gateway::Target>> RouteTargets() const {
+    for (const auto& r : router_.Snapshot()->routes()) {
+      if (r.app != app_.name || !r.listener.empty() || !r.when.empty()) continue;
+      if (!r.pool.empty()) return r.pool;
+      if (r.target) return {r.target};
+    }
+    return {};
+  }
+  std::set<int> RoutedPorts() const {
+    std::set<int> ports;
+    for (const auto& t : RouteTargets()) ports.insert(t->port());
+    return ports;
+  }
+  // node → port of what ServingState says serves the app.
+  std::map<std::string, int> Serving() const {
+    std::map<std::string, int> out;
+    if (auto s = serving_.Get(app_.id))
+      for (const auto& i : s->instances) out[i.node] = i.port;
+    return out;
+  }
+  std::string InstanceState(int port) {
+    auto live = store_->ListLiveInstances(app_.id);
+    if (!live.ok()) return "?";
+    for (const auto& i : *live)
+      if (i.port == port) return i.state;
+    return "stopped";  // live instances are the ones not stopped
+  }
+  static int BuildDirsRemoved(const ScriptedAgent& w) {
+    int n = 0;
+    for (const auto& c : w.Calls())
+      n += c.op == "RemovePath" && c.arg.find("/builds/hello/") != std::string::npos;
+    return n;
+  }
+  static std::set<int> Ports(const std::vector<int>& v) { return {v.begin(), v.end()}; }
+
+  std::filesystem::path dir_;
+  testing::FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<NodeHub> hub_;
+  ScriptedAgent local_{kLocalNode, 20000};
+  ScriptedAgent web1_{"web-1", 21000};
+  ScriptedAgent web2_{"web-2", 22000};
+  std::vector<std::unique_ptr<InProcessNode>> nodes_;
+  std::unique_ptr<EventLog> events_;
+  gateway::Router router_;
+  ServingState serving_;
+  std::unique_ptr<Context> ctx_;
+  std::atomic<bool> cancel_{false};
+  App app_;
+};
+
+// Without labels the app runs on the server's own node only: one instance, one target.
+TEST_F(DeployerTest, WithoutLabelsItRunsOnTheLocalNodeOnly) {
+  auto d = Deploy();
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  EXPECT_EQ(local_.Count("RunStep", "make"), 1);
+  EXPECT_EQ(local_.Count("RunStep", "make check"), 1);
+  ASSERT_EQ(local_.Started().size(), 1u);
+  EXPECT_TRUE(web1_.Calls().empty());
+  EXPECT_TRUE(web2_.Calls().empty());
+  int port = local_.Started().front();
+  EXPECT_EQ(Serving(), (std::map<std::string, int>{{kLocalNode, port}}));
+  ASSERT_EQ(RouteTargets().size(), 1u);
+  EXPECT_EQ(RouteTargets().front()->port(), port);
+  EXPECT_EQ(RouteTargets().front()->host(), "127.0.0.1");
+  EXPECT_EQ(local_.Specs().front().env.at("HOST"), "127.0.0.1");
+  EXPECT_EQ(InstanceState(port), "serving");
+}
+
+// `nodes: [web]` moves the deployment from the local node (where the manifest was read) to
+// both web nodes: each builds, tests and starts its own instance, the release lists both,
+// and the gateway pools the two instances.
+TEST_F(DeployerTest, LabelsPlaceItOnEveryMatchingNode) {
+  SetManifest(ManifestText({"[web]"}));
+  auto d = Deploy();
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  for (auto* w : {&web1_, &web2_}) {
+    EXPECT_EQ(w->Count("RunStep", "make"), 1) << w->node();
+    EXPECT_EQ(w->Count("RunStep", "make check"), 1) << w->node();
+    ASSERT_EQ(w->Started().size(), 1u) << w->node();
+    EXPECT_EQ(w->Specs().front().env.at("HOST"), "0.0.0.0") << w->node();
+  }
+  EXPECT_EQ(local_.Count("RunStep"), 0);
+  EXPECT_EQ(local_.Count("StartInstance"), 0);
+  EXPECT_EQ(BuildDirsRemoved(local_), 1);  // its checkout, once the manifest moved the app
+  ASSERT_TRUE(d.release_id);
+  auto release = store_->GetRelease(*d.release_id);
+  ASSERT_TRUE(release.ok());
+  EXPECT_EQ(release->nodes, (std::vector<std::string>{"web-1", "web-2"}));
+  int p1 = web1_.Started().front(), p2 = web2_.Started().front();
+  EXPECT_EQ(Serving(), (std::map<std::string, int>{{"web-1", p1}, {"web-2", p2}}));
+  EXPECT_EQ(RouteTargets().size(), 2u);
+  EXPECT_EQ(RoutedPorts(), (std::set<int>{p1, p2}));
+  EXPECT_EQ(InstanceState(p1), "serving");
+  EXPECT_EQ(InstanceState(p2), "serving");
+}
+
+// A verify failure on one node fails the deployment naming that node; the new instances of
+// both nodes are stopped and the previous release keeps serving from both.
+TEST_F(DeployerTest, AVerifyFailureOnOneNodeKeepsThePreviousReleaseOnAll) {
+  SetManifest(ManifestText({"[web]"}));
+  auto first = Deploy();
+  ASSERT_EQ(first.status, DeployStatus::kSucceeded) << first.error;
+  auto before = Serving();
+  auto targets = RouteTargets();
+  web2_.SetHealthy(false);
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_NE(d.error.find("node web-2"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("/health"), std::string::npos) << d.error;
+  ASSERT_EQ(web1_.Started().size(), 2u);
+  ASSERT_EQ(web2_.Started().size(), 2u);
+  int new1 = web1_.Started().back(), new2 = web2_.Started().back();
+  EXPECT_EQ(Ports(web1_.Stopped()), std::set<int>{new1});
+  EXPECT_EQ(Ports(web2_.Stopped()), std::set<int>{new2});
+  EXPECT_EQ(InstanceState(new1), "stopped");
+  EXPECT_EQ(InstanceState(new2), "stopped");
+  EXPECT_EQ(Serving(), before);
+  EXPECT_EQ(RouteTargets(), targets);
+  EXPECT_EQ(store_->GetAppById(app_.id)->current_release_id, first.release_id);
+}
+
+// one-by-one builds node after node (by name) and stops at the first failure: the second
+// node never runs the build, and nothing starts anywhere.
+TEST_F(DeployerTest, OneByOneStopsAtTheFirstNodeWhoseBuildFails) {
+  SetManifest(ManifestText({"[web]", "one-by-one"}));
+  web1_.ScriptStep("make", ScriptedAgent::Step::kFail);
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_NE(d.error.find("node web-1"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("exited with 3"), std::string::npos) << d.error;
+  EXPECT_EQ(web1_.Count("RunStep", "make"), 1);
+  EXPECT_EQ(web2_.Count("RunStep"), 0);
+  EXPECT_EQ(web1_.Count("StartInstance") + web2_.Count("StartInstance"), 0);
+  EXPECT_EQ(BuildDirsRemoved(web1_), 1);
+  EXPECT_EQ(BuildDirsRemoved(web2_), 1);
+  EXPECT_FALSE(serving_.Get(app_.id));
+}
+
+// A worker that throws while a stage runs on both nodes at once fails the deployment (naming
+// the node and carrying what was thrown), and nothing else: the test process goes on.
+TEST_F(DeployerTest, AWorkerThatThrowsFailsTheDeploymentNotTheProcess) {
+  SetManifest(ManifestText({"[web]"}));
+  web2_.ScriptStep("make", ScriptedAgent::Step::kThrow);
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_NE(d.error.find("node web-2"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("boom"), std::string::npos) << d.error;
+  EXPECT_EQ(web1_.Count("RunStep", "make"), 1);  // ran beside it
+  EXPECT_EQ(web1_.Count("StartInstance") + web2_.Count("StartInstance"), 0);
+  EXPECT_EQ(BuildDirsRemoved(web1_), 1);
+  EXPECT_EQ(BuildDirsRemoved(web2_), 1);
+}
+
+// What a worker's exception is reported as: something went wrong on the node, not a
+// malformed request.
+TEST_F(DeployerTest, AWorkersExceptionIsNotReportedAsInvalidArgs) {
+  SetManifest(ManifestText({"[web]"}));
+  web2_.ScriptStep("make", ScriptedAgent::Step::kThrow);
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_EQ(d.error.find("invalid args"), std::string::npos) << d.error;
+}
+
+// A throw on a unit's own thread of a parallel stage (here from the clock, while web-2
+// waits for its instance to answer) fails the deployment with "internal error" and discards
+// the new instances of both nodes.
+TEST_F(DeployerTest, AThrowOnAParallelUnitThreadIsAnInternalError) {
+  SetManifest(ManifestText({"[web]"}));
+  web2_.SetHealthy(false);
+  clock_.on_sleep = [](Clock::duration) { throw std::runtime_error("clock broke"); };
+  Deployment d;
+  EXPECT_NO_THROW(d = Deploy());
+  clock_.on_sleep = nullptr;
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_NE(d.error.find("node web-2: internal error: clock broke"), std::string::npos) << d.error;
+  EXPECT_EQ(web1_.Stopped(), web1_.Started());
+  EXPECT_EQ(web2_.Stopped(), web2_.Started());
+  EXPECT_FALSE(serving_.Get(app_.id));
+}
+
+// The same throw with `deploy.strategy: one-by-one` (the unit runs on the deployment's own
+// thread) must end the same way: Run() never throws.
+TEST_F(DeployerTest, AThrowOnAOneByOneUnitIsAnInternalErrorToo) {
+  SetManifest(ManifestText({"[web]", "one-by-one"}));
+  web2_.SetHealthy(false);
+  clock_.on_sleep = [](Clock::duration) { throw std::runtime_error("clock broke"); };
+  Deployment d;
+  EXPECT_NO_THROW(d = Deploy());
+  clock_.on_sleep = nullptr;
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_NE(d.error.find("node web-2: internal error: clock broke"), std::string::npos) << d.error;
+  auto record = store_->ListDeployments({app_.id, std::nullopt, 1});
+  ASSERT_TRUE(record.ok() && !record->empty());
+  EXPECT_EQ(record->front().status, DeployStatus::kFailed);
+  EXPECT_EQ(web1_.Stopped(), web1_.Started());
+  EXPECT_EQ(web2_.Stopped(), web2_.Started());
+}
+
+// New instances that turn unhealthy once the gateway sends them traffic are caught by the
+// watch: the gateway goes back to the previous targets (the same objects, so in-flight
+// counts carry on), the previous release serves again and the new instances are stopped.
+TEST_F(DeployerTest, AWatchFailureSwitchesBackToThePreviousTargets) {
+  SetManifest(ManifestText({"[web]"}));
+  auto first = Deploy();
+  ASSERT_EQ(first.status, DeployStatus::kSucceeded) << first.error;
+  auto before = Serving();
+  auto targets = RouteTargets();
+  std::set<int> old = RoutedPorts();
+  auto unhealthy_once_routed = [this, old](int port) {
+    return old.count(port) > 0 || RoutedPorts().count(port) == 0;
+  };
+  web1_.SetHealth(unhealthy_once_routed);
+  web2_.SetHealth(unhealthy_once_routed);
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kRolledBack) << d.error;
+  EXPECT_NE(d.error.find("health check failed after the switch"), std::string::npos) << d.error;
+  EXPECT_EQ(RouteTargets(), targets);
+  EXPECT_EQ(Serving(), before);
+  EXPECT_EQ(store_->GetAppById(app_.id)->current_release_id, first.release_id);
+  int new1 = web1_.Started().back(), new2 = web2_.Started().back();
+  EXPECT_EQ(Ports(web1_.Stopped()), std::set<int>{new1});
+  EXPECT_EQ(Ports(web2_.Stopped()), std::set<int>{new2});
+  EXPECT_EQ(InstanceState(new1), "stopped");
+  EXPECT_EQ(InstanceState(new2), "stopped");
+  for (int p : old) EXPECT_EQ(InstanceState(p), "serving") << p;
+}
+
+// A cancel while the build runs reaches the running step on its node and ends the
+// deployment cancelled: nothing is tested or started, the build directories go.
+TEST_F(DeployerTest, ACancelDuringTheBuildStopsItAndStartsNothing) {
+  SetManifest(ManifestText({"[web]"}));
+  for (auto* w : {&web1_, &web2_}) w->ScriptStep("make", ScriptedAgent::Step::kBlockUntilCancelled);
+  web1_.OnStep([this](const StepRequest&) { cancel_ = true; });
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kCancelled) << d.error;
+  EXPECT_EQ(web1_.Count("Cancelled", "make"), 1);  // the step itself saw the cancel
+  for (auto* w : {&local_, &web1_, &web2_}) {
+    EXPECT_EQ(w->Count("RunStep", "make check"), 0) << w->node();
+    EXPECT_EQ(w->Count("StartInstance"), 0) << w->node();
+  }
+  EXPECT_EQ(BuildDirsRemoved(web1_), 1);
+  EXPECT_EQ(BuildDirsRemoved(web2_), 1);
+  EXPECT_FALSE(serving_.Get(app_.id));
+}
+
+}  // namespace
+}  // namespace slipway

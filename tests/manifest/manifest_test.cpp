@@ -689,8 +689,14 @@ TEST(ManifestNodes, BadLabelsNameTheirPlace) {
     return m.ok() ? std::string() : m.status().message();
   };
   EXPECT_EQ(bad("nodes: [beta, 'a b']\nrun: {command: ./a}\n"),
-            "slipway.yaml:1:15: nodes: a label is 1..64 characters without spaces, quotes or "
-            "commas");
+            "slipway.yaml:1:15: nodes: a label is 1..64 printable characters without spaces, "
+            "quotes, commas, slashes or backslashes");
+  EXPECT_NE(bad("nodes: [../x]\nrun: {command: ./a}\n").find("1:9: nodes: a label"),
+            std::string::npos);
+  EXPECT_NE(bad("nodes: [\"a\\tb\"]\nrun: {command: ./a}\n").find("nodes: a label"),
+            std::string::npos);
+  EXPECT_TRUE(IsNodeLabel("region=eu"));
+  EXPECT_FALSE(IsNodeLabel(std::string("a\0b", 3)));
   EXPECT_EQ(bad("nodes: {a: b}\nrun: {command: ./a}\n"),
             "slipway.yaml:1:8: nodes: expected a list of node labels, e.g. [beta]");
   EXPECT_EQ(bad("nodes: [[x]]\nrun: {command: ./a}\n"),

@@ -151,10 +151,6 @@ Result<NodeRow> NodeRegistry::Show(const std::string& name) {
 }
 
 Result<NodeRow> NodeRegistry::Drain(const std::string& name, bool drained) {
-  if (name == kLocalNode)
-    return Invalid(
-        "the server's own node takes the apps without nodes: labels; it cannot be "
-        "drained");
   if (auto s = store_.SetNodeDrained(name, drained); !s.ok()) return s;
   return Show(name);
 }

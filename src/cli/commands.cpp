@@ -22,6 +22,23 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+void RunCall(GlobalOptions& g, int* exit_code, const std::string& method, const std::string& path,
+             const nlohmann::json& body, const std::function<void(const nlohmann::json&)>& human,
+             int timeout_ms) {
+  auto c = Client(g, *exit_code);
+  if (!c) return;
+  auto r = c->Call(method, path, body, timeout_ms);
+  if (!r.ok()) {
+    *exit_code = Fail(r.status().message());
+    return;
+  }
+  if (g.json)
+    std::cout << r->dump() << "\n";
+  else
+    human(*r);
+  *exit_code = 0;
+}
+
 std::optional<ApiClient> Client(GlobalOptions& g, int& exit_code) {
   Credentials resolved = ResolveCredentials({g.server, g.token});
   g.server = resolved.server;

@@ -1,4 +1,6 @@
 #pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
 // CLI verbs. Each parses nothing itself (CLI11 did), makes its API call(s) and renders:
 // human text by default, JSON with --json. Exit codes: 0 success, 1 a deployment failed,
 // 2 bad usage or an error (one line on stderr).
@@ -36,5 +38,10 @@ class ApiClient;
 // `exit_code` to 2, prints one line and returns nothing.
 std::optional<ApiClient> Client(GlobalOptions& g, int& exit_code);
 int Fail(const std::string& message);
+// Runs one API call and prints the answer (JSON with --json, else `human` of it); sets the
+// exit code (2 and one line on failure).
+void RunCall(GlobalOptions& g, int* exit_code, const std::string& method, const std::string& path,
+             const nlohmann::json& body, const std::function<void(const nlohmann::json&)>& human,
+             int timeout_ms = 30000);
 
 }  // namespace slipway::cli

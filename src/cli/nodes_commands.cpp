@@ -27,18 +27,7 @@ bool NameOk(const std::string& name, int* exit_code) {
 // Runs one API call and prints the answer (JSON, or `human` of it); sets the exit code.
 void Run(GlobalOptions& g, int* exit_code, const std::string& method, const std::string& path,
          const json& body, const std::function<void(const json&)>& human) {
-  auto c = Client(g, *exit_code);
-  if (!c) return;
-  auto r = c->Call(method, path, body);
-  if (!r.ok()) {
-    *exit_code = Fail(r.status().message());
-    return;
-  }
-  if (g.json)
-    std::cout << r->dump() << "\n";
-  else
-    human(*r);
-  *exit_code = 0;
+  RunCall(g, exit_code, method, path, body, human);
 }
 
 std::string Text(const json& j, const char* key) {

@@ -49,18 +49,7 @@ bool NodeQuery(const std::string& node, std::string& query, int* exit_code) {
 // Runs one GET and prints the answer (JSON, or `human` of it); sets the exit code.
 void Get(GlobalOptions& g, int* exit_code, const std::string& path, int timeout_ms,
          const std::function<void(const json&)>& human) {
-  auto c = Client(g, *exit_code);
-  if (!c) return;
-  auto r = c->Call("GET", path, nullptr, timeout_ms);
-  if (!r.ok()) {
-    *exit_code = Fail(r.status().message());
-    return;
-  }
-  if (g.json)
-    std::cout << r->dump() << "\n";
-  else
-    human(*r);
-  *exit_code = 0;
+  RunCall(g, exit_code, "GET", path, nullptr, human, timeout_ms);
 }
 
 void PrintRepos(const json& r) {

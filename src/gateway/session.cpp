@@ -124,7 +124,7 @@ std::size_t BodyState::Take(std::string_view data, std::vector<std::string_view>
 struct Outcome {
   int status = 502;         // sent to the client, or the page to send when !started
   bool started = false;     // the response head reached (or began to reach) the client
-  bool retry = false;       // failed before any response byte on a pooled connection
+  bool repeatable = false;  // closed before any response byte; the request is safe to resend
   bool close = false;       // the client connection must close afterwards
   std::string_view detail;  // for a gateway page
   std::uint64_t bytes_out = 0;
@@ -160,9 +160,9 @@ class ClientSession {
   asio::awaitable<bool> AnswerUp();
   asio::awaitable<Mode> Hold(const AppGate& gate);
   asio::awaitable<bool> Forward(const Route& route, const Choice& choice);
-  asio::awaitable<bool> TryTarget(const Route& route, const Choice& choice, Target& t,
+  asio::awaitable<bool> TryTarget(const Route& route, const Choice& choice, Target& t, bool last,
                                   bool& answered);
-  asio::awaitable<Outcome> Exchange(const Route& route, bool pooled);
+  asio::awaitable<Outcome> Exchange(const Route& route);
   asio::awaitable<Sent> SendRequest(const Route& route);
   std::string_view NextBodyBytes(std::size_t& take);
   asio::awaitable<int> ReadResponseHead(bool& got_any);
@@ -423,7 +423,7 @@ asio::awaitable<bool> ClientSession::Forward(const Route& route, const Choice& c
   for (std::size_t i = 0; i < choice.count; ++i) {
     Target& t = *choice.targets[i];
     bool answered = false;
-    bool keep = co_await TryTarget(route, choice, t, answered);
+    bool keep = co_await TryTarget(route, choice, t, i + 1 == choice.count, answered);
     if (answered) co_return keep;
     timed_out = timed_out || up_dl_.fired();
   }
@@ -434,10 +434,12 @@ asio::awaitable<bool> ClientSession::Forward(const Route& route, const Choice& c
 }
 
 // One target: a pooled connection (retried once on a fresh one when it had gone stale and
-// the request is safe to repeat) or a new one. `answered` is false only when no connection
-// could be made, so the next target may be tried.
+// the request is safe to repeat) or a new one. `answered` is false when no connection could
+// be made, or when a fresh one closed before any response byte and the request is safe to
+// repeat (an instance being stopped, or a port proxy whose app is gone): the next target is
+// tried then, as a proxy_next_upstream would. The last target answers whatever happened.
 asio::awaitable<bool> ClientSession::TryTarget(const Route& route, const Choice& choice, Target& t,
-                                               bool& answered) {
+                                               bool last, bool& answered) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool pooled = attempt == 0 && TakeIdle(t);
     if (!pooled) {
@@ -450,9 +452,14 @@ asio::awaitable<bool> ClientSession::TryTarget(const Route& route, const Choice&
     }
     t.BeginRequest();
     auto t0 = SteadyClock::now();
-    Outcome o = co_await Exchange(route, pooled);
+    Outcome o = co_await Exchange(route);
     t.EndRequest(o.status, std::chrono::duration<double>(SteadyClock::now() - t0).count());
-    if (o.retry && attempt == 0) continue;
+    if (o.repeatable && pooled) continue;
+    if (o.repeatable && !last) {
+      boost::system::error_code ec;
+      upstream_.close(ec);
+      co_return false;
+    }
     answered = true;
     co_return co_await Finish(route, &t, choice, o);
   }
@@ -510,7 +517,7 @@ void ClientSession::ReleaseUpstream(const Target& t, bool reusable) {
   upstream_ = tcp::socket(loop_.ctx);
 }
 
-asio::awaitable<Outcome> ClientSession::Exchange(const Route& route, bool pooled) {
+asio::awaitable<Outcome> ClientSession::Exchange(const Route& route) {
   Outcome o;
   keep_upstream_ = false;
   up_in_.Consume(up_in_.size());
@@ -535,9 +542,8 @@ asio::awaitable<Outcome> ClientSession::Exchange(const Route& route, bool pooled
   bool got_any = false;
   int status = co_await ReadResponseHead(got_any);
   if (status != 0) {
-    bool safe = pooled && !got_any && facts_.idempotent &&
-                facts_.framing == http1::Framing::kNone && status == 502;
-    o.retry = safe;
+    o.repeatable =
+        !got_any && facts_.idempotent && facts_.framing == http1::Framing::kNone && status == 502;
     o.status = status == kMalformed ? 502 : status;
     o.detail = status == 504          ? "The app did not answer in time."
                : status == kMalformed ? "The app sent a malformed response."

@@ -1451,6 +1451,40 @@ class Corners(ProxyCase):
             self.assert_echo(c.read_response(), f"raw-{i}")
             self.assert_echo(self.get(f"/echo?id=fresh-{i}"), f"fresh-{i}")
 
+    def test_an_instance_that_hangs_up_fails_over_for_safe_requests_only(self):
+        # A port that accepts and closes at once, as a port proxy whose app is gone does.
+        hangup = socket.socket()
+        self.blackhole.append(hangup)
+        hangup.bind(("127.0.0.1", 0))
+        hangup.listen(64)
+        stop = threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    c, _ = hangup.accept()
+                except OSError:
+                    return
+                c.close()
+        threading.Thread(target=serve, daemon=True).start()
+        addr = f"127.0.0.1:{hangup.getsockname()[1]}"
+        try:
+            self.write_routes(self.routes_yaml() + f"  - name: hang\n    hosts: [hang.test]\n    to: [{addr}, {self.up['stable'].addr}]\n"
+                              f"  - name: hang-only\n    hosts: [hang-only.test]\n    to: [{addr}]\n")
+            self.gateway.signal(signal.SIGHUP)
+            wait_until(lambda: self.get("/whoami", host="hang-only.test").status == 502, timeout=5, what="reload")
+            for _ in range(20):  # round robin starts on each side in turn: every GET is answered
+                r = self.get("/whoami", host="hang.test")
+                self.assertEqual((r.status, r.body), (200, b"stable"))
+            statuses = [call(self.port, "POST", "/echo", host="hang.test", body=b"x" * 10).status for _ in range(20)]
+            self.assertIn(502, statuses, "a POST is never sent twice")
+            self.assertIn(200, statuses)
+            r = self.get("/whoami", host="hang-only.test")
+            self.assertEqual(r.status, 502)
+            self.assertIn(b"closed the connection", r.body)
+        finally:
+            stop.set()
+
     def test_http10_gets_no_chunked_response(self):
         cases = [("/trailers", b"".join(upstream_app.TRAILER_BODY)),
                  ("/download?size=3000000&framing=chunked", pattern_bytes(3000000)),

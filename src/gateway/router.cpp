@@ -461,6 +461,18 @@ bool Router::SetPool(const std::string& app, std::vector<std::shared_ptr<Target>
   return true;
 }
 
+bool Router::SetSides(const std::string& app, std::vector<Side> sides) {
+  std::lock_guard lock(write_mu_);
+  std::vector<Route> routes = table_.load()->routes();
+  auto it = MainRoute(routes, app);
+  if (it == routes.end()) return false;
+  it->target = nullptr;
+  it->pool.clear();
+  it->sides = std::move(sides);
+  Publish(std::move(routes));
+  return true;
+}
+
 void Router::RemoveRoute(const std::string& app) {
   std::lock_guard lock(write_mu_);
   std::vector<Route> routes = table_.load()->routes();

@@ -181,6 +181,9 @@ class Router {
   // Replaces the app's main-route pool (and clears its single target). Returns false when the
   // app has no route.
   bool SetPool(const std::string& app, std::vector<std::shared_ptr<Target>> pool);
+  // Splits the app's main route into weighted sides (a canary and its baseline; clears its
+  // target and pool). Returns false when the app has no route. Switch/SetPool end the split.
+  bool SetSides(const std::string& app, std::vector<Side> sides);
   // Removes every route of the app.
   void RemoveRoute(const std::string& app);
   std::shared_ptr<Target> Current(const std::string& app) const;

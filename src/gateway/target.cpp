@@ -10,7 +10,7 @@ namespace {
 
 constexpr double kFirstBound = 10e-6;  // bucket 0 holds everything up to 10 µs
 constexpr double kGrowth = 1.15;       // each bucket's upper bound is 15% above the previous
-using Histogram = std::array<std::int64_t, SlidingWindow::kLatencyBuckets>;
+using Histogram = SlidingWindow::Histogram;
 
 // Upper bounds of the latency buckets; the last bucket is open-ended (infinity).
 const std::array<double, SlidingWindow::kLatencyBuckets>& Bounds() {
@@ -99,26 +99,33 @@ void SlidingWindow::Record(std::int64_t now_s, int status, double seconds) {
   slot.latency[static_cast<std::size_t>(BucketOf(seconds))].fetch_add(1, std::memory_order_relaxed);
 }
 
-WindowStats SlidingWindow::Read(std::int64_t now_s, int seconds) const {
+void SlidingWindow::AddTo(std::int64_t now_s, int seconds, WindowStats& out,
+                          Histogram& hist) const {
   const std::int64_t oldest = now_s - std::clamp(seconds, 1, kSlots);  // exclusive
-  WindowStats out;
-  Histogram hist{};
-  std::int64_t samples = 0;
   for (const Slot& slot : slots_) {
     const std::int64_t s = slot.second.load(std::memory_order_acquire);
     if (s <= oldest || s > now_s) continue;
     out.requests += slot.requests.load(std::memory_order_relaxed);
     out.errors += slot.errors.load(std::memory_order_relaxed);
-    for (std::size_t b = 0; b < hist.size(); ++b) {
-      const std::int64_t n = slot.latency[b].load(std::memory_order_relaxed);
-      hist[b] += n;
-      samples += n;
-    }
+    for (std::size_t b = 0; b < hist.size(); ++b)
+      hist[b] += slot.latency[b].load(std::memory_order_relaxed);
   }
-  if (samples == 0) return out;
+}
+
+void SlidingWindow::SetPercentiles(const Histogram& hist, WindowStats& out) {
+  std::int64_t samples = 0;
+  for (auto n : hist) samples += n;
+  if (samples == 0) return;
   out.p50 = Quantile(hist, samples, 0.50);
   out.p95 = Quantile(hist, samples, 0.95);
   out.p99 = Quantile(hist, samples, 0.99);
+}
+
+WindowStats SlidingWindow::Read(std::int64_t now_s, int seconds) const {
+  WindowStats out;
+  Histogram hist{};
+  AddTo(now_s, seconds, out, hist);
+  SetPercentiles(hist, out);
   return out;
 }
 
@@ -167,6 +174,18 @@ void Target::EndRequest(int status, double seconds) {
 WindowStats Target::Window(int seconds) const {
   const SlidingWindow* w = window_.load(std::memory_order_acquire);
   return w ? w->Read(SteadySeconds(), seconds) : WindowStats{};
+}
+
+WindowStats Target::Combined(const std::vector<std::shared_ptr<Target>>& targets, int seconds) {
+  WindowStats out;
+  Histogram hist{};
+  const std::int64_t now_s = SteadySeconds();
+  for (const auto& t : targets) {
+    const SlidingWindow* w = t ? t->window_.load(std::memory_order_acquire) : nullptr;
+    if (w) w->AddTo(now_s, seconds, out, hist);
+  }
+  SlidingWindow::SetPercentiles(hist, out);
+  return out;
 }
 
 }  // namespace slipway::gateway

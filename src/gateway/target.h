@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace slipway::gateway {
 
@@ -28,8 +29,14 @@ class SlidingWindow {
   static constexpr int kSlots = 60;
   static constexpr int kLatencyBuckets = 96;
   void Record(std::int64_t now_s, int status, double seconds);
+  using Histogram = std::array<std::int64_t, kLatencyBuckets>;
   // The last `seconds` (1..kSlots) seconds up to and including `now_s`.
   WindowStats Read(std::int64_t now_s, int seconds) const;
+  // Adds the same seconds' requests, errors and latency histogram to `out` and `hist`, so the
+  // windows of several targets combine exactly (percentiles are not additive).
+  void AddTo(std::int64_t now_s, int seconds, WindowStats& out, Histogram& hist) const;
+  // Fills out's percentiles from a histogram built by AddTo.
+  static void SetPercentiles(const Histogram& hist, WindowStats& out);
   // The bucket index for a latency, and a bucket's upper bound in seconds.
   static int BucketOf(double seconds);
   static double UpperBound(int bucket);
@@ -69,6 +76,8 @@ class Target {
   void EndRequest(int status, double seconds);
   // The last `seconds` of this target's traffic (1..SlidingWindow::kSlots).
   WindowStats Window(int seconds) const;
+  // The last `seconds` of several targets' traffic taken together (a canary set, a baseline).
+  static WindowStats Combined(const std::vector<std::shared_ptr<Target>>& targets, int seconds);
 
   std::int64_t requests() const { return Sum(&Shard::requests); }
   std::int64_t errors() const { return Sum(&Shard::errors); }

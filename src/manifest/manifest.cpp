@@ -1,6 +1,8 @@
 #include "manifest/manifest.h"
 
 #include "core/utf8.h"
+#include "manifest/manifest_sections.h"
+#include "manifest/reader.h"
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
@@ -15,23 +17,13 @@
 #include <utility>
 
 namespace slipway {
+using namespace manifest_detail;  // NOLINT: this file defines them
 namespace {
 
 using namespace std::chrono_literals;
 namespace limits = manifest_limits;
 
-struct ManifestError {
-  YAML::Mark mark;
-  std::string message;
-};
-
-enum class Parsed { kOk, kMalformed, kTooLarge };
-
 constexpr long long kMaxDurationMs = 87'600LL * 3'600'000;  // 10 years of 365 days
-constexpr long long kKiB = 1LL << 10;
-constexpr long long kMiB = 1LL << 20;
-constexpr long long kGiB = 1LL << 30;
-constexpr long long kTiB = 1LL << 40;
 
 bool IsDigit(char c) {
   return c >= '0' && c <= '9';
@@ -64,6 +56,10 @@ bool SplitDuration(std::string_view text, std::string_view& whole, std::string_v
   return unit.empty() || unit == "ms" || unit == "s" || unit == "m" || unit == "h";
 }
 
+}  // namespace
+
+namespace manifest_detail {
+
 Parsed ParseDurationMs(std::string_view text, long long& ms) {
   std::string_view whole, fraction, unit;
   if (!SplitDuration(text, whole, fraction, unit)) return Parsed::kMalformed;
@@ -90,6 +86,9 @@ Parsed ParseDurationMs(std::string_view text, long long& ms) {
   return Parsed::kOk;
 }
 
+}  // namespace manifest_detail
+
+namespace {
 bool BytesUnit(std::string_view unit, long long& multiplier) {
   std::string lower(unit);
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -106,6 +105,10 @@ bool BytesUnit(std::string_view unit, long long& multiplier) {
   }
   return false;
 }
+
+}  // namespace
+
+namespace manifest_detail {
 
 Parsed ParseBytesValue(std::string_view text, long long& out) {
   std::size_t i = 0;
@@ -151,118 +154,9 @@ std::string Shown(const std::string& s) {
   return s.substr(0, cut) + "...";
 }
 
-// Error-reporting helpers bound to the node being read. Throws ManifestError, caught in
-// ParseManifest; nothing escapes this file.
-class Reader {
- public:
-  [[noreturn]] static void Fail(const YAML::Node& node, const std::string& msg) {
-    throw ManifestError{node.Mark(), msg};
-  }
+}  // namespace manifest_detail
 
-  static void Length(const YAML::Node& node, const std::string& key, std::size_t max_bytes) {
-    const std::size_t n = node.Scalar().size();
-    if (n > max_bytes) {
-      Fail(node, key + ": too long (" + std::to_string(n) + " bytes; the limit is " +
-                     std::to_string(max_bytes) + ")");
-    }
-  }
-
-  static std::string Scalar(const YAML::Node& node, const std::string& key,
-                            std::size_t max_bytes = limits::kStringBytes) {
-    if (!node.IsScalar()) Fail(node, key + ": expected a string");
-    Length(node, key, max_bytes);
-    return node.Scalar();
-  }
-
-  // A list of strings (or one string): at most `max_items` of `noun`, each at most
-  // `max_bytes`.
-  static std::vector<std::string> Steps(const YAML::Node& node, const std::string& key,
-                                        const std::string& noun, std::size_t max_items,
-                                        std::size_t max_bytes) {
-    std::vector<std::string> out;
-    if (node.IsScalar()) {
-      Length(node, key, max_bytes);
-      out.push_back(node.Scalar());
-      return out;
-    }
-    if (!node.IsSequence()) Fail(node, key + ": expected a list of shell commands");
-    for (const auto& item : node) {
-      if (out.size() == max_items)
-        Fail(item,
-             key + ": too many " + noun + " (the limit is " + std::to_string(max_items) + ")");
-      if (!item.IsScalar() || item.Scalar().empty())
-        Fail(item, key + ": each step must be a command string");
-      Length(item, key, max_bytes);
-      out.push_back(item.Scalar());
-    }
-    return out;
-  }
-
-  static std::chrono::milliseconds Duration(const YAML::Node& node, const std::string& key,
-                                            std::chrono::milliseconds min,
-                                            std::chrono::milliseconds max) {
-    long long ms = 0;
-    Parsed p = node.IsScalar() ? ParseDurationMs(node.Scalar(), ms) : Parsed::kMalformed;
-    if (p == Parsed::kMalformed) Fail(node, key + ": expected a duration like 10s or 500ms");
-    if (p == Parsed::kTooLarge || ms < min.count() || ms > max.count()) {
-      Fail(node, key + ": must be between " + FormatDuration(min) + " and " + FormatDuration(max));
-    }
-    return std::chrono::milliseconds(ms);
-  }
-
-  static long long Bytes(const YAML::Node& node, const std::string& key, long long min,
-                         long long max) {
-    long long n = 0;
-    Parsed p = node.IsScalar() ? ParseBytesValue(node.Scalar(), n) : Parsed::kMalformed;
-    if (p == Parsed::kMalformed) Fail(node, key + ": expected a size like 256MiB");
-    if (p == Parsed::kTooLarge || n < min || n > max)
-      Fail(node, key + ": must be between " + FormatBytes(min) + " and " + FormatBytes(max));
-    return n;
-  }
-
-  static int Int(const YAML::Node& node, const std::string& key, int min, int max) {
-    if (!node.IsScalar()) Fail(node, key + ": expected a number");
-    const std::string& s = node.Scalar();
-    char* end = nullptr;
-    long v = std::strtol(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0' || v < min || v > max) {
-      Fail(node, key + ": expected a whole number from " + std::to_string(min) + " to " +
-                     std::to_string(max));
-    }
-    return static_cast<int>(v);
-  }
-
-  static double Cpus(const YAML::Node& node) {
-    char* end = nullptr;
-    double cpus = node.IsScalar() ? std::strtod(node.Scalar().c_str(), &end) : -1;
-    // Written so that NaN fails too.
-    if (!node.IsScalar() || *end != '\0' || !(cpus > 0 && cpus <= 1024))
-      Fail(node, "run.cpus: expected a positive number like 0.5");
-    return cpus;
-  }
-
-  // Rejects keys outside `allowed`, so a typo is an error and not a silent default.
-  static void Keys(const YAML::Node& node, const std::string& where,
-                   const std::set<std::string>& allowed) {
-    if (!node.IsMap()) Fail(node, (where.empty() ? "manifest" : where) + ": expected a mapping");
-    std::set<std::string> seen;
-    for (const auto& kv : node) {
-      // yaml-cpp keeps the first of two equal keys and never reads the second: refuse it, so
-      // a value that looks set (and was never validated) cannot hide behind another.
-      if (!seen.insert(kv.first.Scalar()).second) {
-        const std::string key = Shown(kv.first.Scalar());
-        Fail(kv.first, "duplicate key '" + (where.empty() ? key : where + "." + key) + "'");
-      }
-      if (!allowed.count(kv.first.Scalar())) {
-        const std::string key = Shown(kv.first.Scalar());
-        std::string known;
-        for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
-        Fail(kv.first, "unknown key '" + (where.empty() ? key : where + "." + key) +
-                           "' (expected one of: " + known + ")");
-      }
-    }
-  }
-};
+namespace {
 
 // Bounds what reading the tree can cost before any field is read. yaml-cpp shares an
 // aliased node instead of copying it, so a small file can describe a huge tree (or, with an
@@ -505,7 +399,8 @@ void ReadEnv(const YAML::Node& env, Manifest& m) {
 Manifest Read(const YAML::Node& root) {
   Manifest m;
   Reader::Keys(root, "",
-               {"app", "nodes", "build", "test", "run", "health", "release", "deploy", "env"});
+               {"app", "nodes", "build", "test", "run", "health", "release", "deploy", "env",
+                "rollout", "notify"});
   if (root["app"]) m.app = Reader::Scalar(root["app"], "app");
   if (root["nodes"]) ReadNodes(root["nodes"], m);
   if (root["build"])
@@ -522,6 +417,9 @@ Manifest Read(const YAML::Node& root) {
   }
   if (root["deploy"]) ReadDeploy(root["deploy"], m);
   if (root["env"]) ReadEnv(root["env"], m);
+  if (root["rollout"]) ReadRollout(root["rollout"], m);
+  if (root["notify"]) ReadNotify(root["notify"], m);
+  CheckRollout(root, m);
   return m;
 }
 
@@ -608,7 +506,8 @@ nlohmann::json JsonOf(const Manifest& m) {
           {"update_monitor_ms", m.update_monitor.count()},
           {"update_order", m.update_order},
           {"nodes", m.nodes},
-          {"strategy", m.strategy}};
+          {"strategy", m.strategy},
+          {"rollout", RolloutToJson(m.rollout)}};
 }
 }  // namespace
 
@@ -670,6 +569,7 @@ Result<Manifest> Manifest::FromJson(const std::string& json) {
     m.update_order = j.value("update_order", "start-first");
     m.nodes = j.value("nodes", std::vector<std::string>{});
     m.strategy = j.value("strategy", "parallel");
+    if (j.contains("rollout")) m.rollout = RolloutFromJson(j["rollout"]);
     return m;
   } catch (const nlohmann::json::exception& e) {
     return Invalid(std::string("stored manifest: ") + e.what());

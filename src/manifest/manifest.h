@@ -14,6 +14,9 @@
 //   release: {keep: 3}
 //   deploy: {watch_window: 10s, drain_timeout: 30s, timeout: 30m}
 //   env: {GREETING: hi}
+//   rollout: {stages: [{nodes: [alpha]}, {nodes: [beta], weight: 10, bake: 5m,
+//             analysis: {interval: 30s, max_error_rate_increase: 0.01}}, {nodes: [gamma]}]}
+//   notify: [{kind: webhook, url: "https://…", secret: "…", events: [rolled_back]}]
 //
 // Every error names file:line:column of the offending node.
 //
@@ -26,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/rollout.h"
 #include "core/status.h"
 
 namespace slipway {
@@ -47,6 +51,15 @@ inline constexpr std::size_t kEnvValueBytes = 32 * 1024;
 inline constexpr std::size_t kListEntries = 64;        // volumes, constraints, healthcheck
 inline constexpr std::size_t kStringBytes = 4 * 1024;  // every other string, env names included
 }  // namespace manifest_limits
+
+// A notification target of `notify:` (see docs/ROLLOUTS.md). The url and secret are
+// credentials: they are not kept in ToJson() and never shown.
+struct NotifySpec {
+  std::string kind;  // webhook | slack | teams
+  std::string url;
+  std::string secret;               // webhook only: HMAC-SHA256 key of the signature
+  std::vector<std::string> events;  // empty = all
+};
 
 struct Manifest {
   std::string app;
@@ -88,6 +101,9 @@ struct Manifest {
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds deploy_timeout{std::chrono::minutes(30)};
   std::map<std::string, std::string> env;
+  // rollout.stages: empty = one stage on `nodes` at 100 %.
+  std::vector<RolloutStageSpec> rollout;
+  std::vector<NotifySpec> notify;  // not kept by ToJson (credentials)
 
   std::string ToJson() const;
   static Result<Manifest> FromJson(const std::string& json);

@@ -74,7 +74,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "slipway.yaml:4:12: health.timeout: expected a duration like 10s or 500ms"},
         BadCase{"run:\n  command: ./a\nbuidl: [make]\n",
                 "slipway.yaml:3:1: unknown key 'buidl' (expected one of: app, build, deploy, env, "
-                "health, nodes, release, run, test)"},
+                "health, nodes, notify, release, rollout, run, test)"},
         BadCase{"app: x\n", "slipway.yaml:1:1: run: required (how to start the app)"},
         BadCase{"run:\n  command: ./a\n  runtime: vm\n",
                 "slipway.yaml:3:12: run.runtime: 'vm' is not supported (expected process, "
@@ -430,10 +430,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Manifest, LongValuesAreShortenedInMessages) {
   std::string key(100, 'k');
-  EXPECT_EQ(
-      Message("run: {command: ./a}\n" + key + ": 1\n"),
-      "slipway.yaml:2:1: unknown key '" + std::string(64, 'k') +
-          "...' (expected one of: app, build, deploy, env, health, nodes, release, run, test)");
+  EXPECT_EQ(Message("run: {command: ./a}\n" + key + ": 1\n"),
+            "slipway.yaml:2:1: unknown key '" + std::string(64, 'k') +
+                "...' (expected one of: app, build, deploy, env, health, nodes, notify, release, "
+                "rollout, run, test)");
 }
 
 TEST(Manifest, CpusMustBeAFiniteNumber) {
@@ -704,6 +704,112 @@ TEST(ManifestNodes, BadLabelsNameTheirPlace) {
   EXPECT_NE(bad("nodes: [" + std::string(65, 'x') + "]\nrun: {command: ./a}\n"), "");
   EXPECT_EQ(bad("run: {command: ./a}\ndeploy: {strategy: random}\n"),
             "slipway.yaml:2:20: deploy.strategy: expected parallel or one-by-one");
+}
+
+}  // namespace
+}  // namespace slipway
+
+namespace slipway {
+namespace {
+
+constexpr const char* kRollout = R"(run: {command: ./server}
+rollout:
+  stages:
+    - nodes: [alpha]
+    - nodes: [beta, region=eu]
+      weight: 10
+      bake: 20s
+      max_bake: 1m
+      on_inconclusive: pause
+      analysis: {interval: 2s, min_requests: 20, max_error_rate: 0.05, max_p95_ratio: 2,
+                 max_p95_ms: 150, failure_limit: 3}
+    - nodes: gamma
+notify:
+  - {kind: webhook, url: "http://127.0.0.1:9/hook", secret: s3cret, events: [rolled_back]}
+  - {kind: slack, url: "https://hooks.slack.com/services/T/B/X"}
+)";
+
+TEST(ManifestRollout, ParsesStagesAnalysisAndNotifyTargets) {
+  auto m = ParseManifest(kRollout, "slipway.yaml");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->rollout.size(), 3u);
+  EXPECT_EQ(m->rollout[0].weight, 0);
+  EXPECT_EQ(m->rollout[1].nodes, (std::vector<std::string>{"beta", "region=eu"}));
+  EXPECT_EQ(m->rollout[1].max_bake, std::chrono::minutes(1));
+  EXPECT_EQ(m->rollout[1].on_inconclusive, OnInconclusive::kPause);
+  ASSERT_TRUE(m->rollout[1].analysis);
+  EXPECT_EQ(m->rollout[1].analysis->failure_limit, 3);
+  EXPECT_DOUBLE_EQ(*m->rollout[1].analysis->max_error_rate, 0.05);
+  EXPECT_DOUBLE_EQ(m->rollout[1].analysis->max_error_rate_increase, 0.01);
+  EXPECT_EQ(m->rollout[2].weight, 100);
+  ASSERT_EQ(m->notify.size(), 2u);
+  EXPECT_EQ(m->notify[0].secret, "s3cret");
+
+  auto back = Manifest::FromJson(m->ToJson());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->rollout.size(), 3u);
+  EXPECT_EQ(back->rollout[1].analysis->min_requests, 20);
+  EXPECT_DOUBLE_EQ(*back->rollout[1].analysis->max_p95_ms, 150);
+  EXPECT_TRUE(back->notify.empty()) << "targets are credentials, never stored";
+  EXPECT_EQ(m->ToJson().find("s3cret"), std::string::npos);
+  EXPECT_EQ(m->ToJson().find("hooks.slack.com"), std::string::npos);
+}
+
+TEST(ManifestRollout, RefusalsNameFileLineAndColumn) {
+  auto err = [](const std::string& stages) {
+    auto m = ParseManifest("run: {command: ./s}\nrollout:\n  stages:\n" + stages, "slipway.yaml");
+    return m.ok() ? std::string("ok") : m.status().message();
+  };
+  EXPECT_EQ(err("    - {nodes: [a], weight: 101}\n    - {nodes: [b]}\n"),
+            "slipway.yaml:4:28: rollout.stages[0].weight: expected a whole number from 0 to 100");
+  EXPECT_THAT(err("    - {nodes: [a], weight: 10, bake: 5s, analysis: {interval: 0s}}\n"
+                  "    - {nodes: [b]}\n"),
+              ::testing::HasSubstr("slipway.yaml:4:"));
+  EXPECT_THAT(err("    - {nodes: [a], weight: 10, bake: 5s, analysis: {interval: 0s}}\n"
+                  "    - {nodes: [b]}\n"),
+              ::testing::HasSubstr("interval: must be between 1s and 1m"));
+  EXPECT_THAT(err("    - {nodes: [a], weight: 50}\n    - {nodes: [b], weight: 10}\n"
+                  "    - {nodes: [c]}\n"),
+              ::testing::HasSubstr("a later stage cannot take less traffic"));
+  EXPECT_THAT(err("    - {nodes: [a], weight: 10}\n    - {nodes: [b], weight: 50}\n"),
+              ::testing::HasSubstr("the last stage takes all the traffic"));
+  EXPECT_THAT(err("    - {nodes: [a], weight: 10, bake: 1s, analysis: {interval: 5s}}\n"
+                  "    - {nodes: [b]}\n"),
+              ::testing::HasSubstr("must last at least one interval"));
+  EXPECT_THAT(err("    - {nodes: [a], weight: 10, bake: 10s, max_bake: 5s}\n    - {nodes: [b]}\n"),
+              ::testing::HasSubstr("max_bake: must be at least bake"));
+  EXPECT_THAT(err("    - {nodes: [], weight: 10}\n    - {nodes: [b]}\n"),
+              ::testing::HasSubstr("at least one label"));
+  EXPECT_THAT(
+      err("    - {nodes: [a], weight: 10, analysis: {max_error_rate: nan}}\n    - {nodes: [b]}\n"),
+      ::testing::HasSubstr("expected a number from 0 to 1"));
+  EXPECT_THAT(err("    - {nodes: [a], weight: 1, on_inconclusive: wait}\n    - {nodes: [b]}\n"),
+              ::testing::HasSubstr("expected abort, promote or pause"));
+  std::string nine;
+  for (int i = 0; i < 9; ++i) nine += "    - {nodes: [n" + std::to_string(i) + "]}\n";
+  EXPECT_THAT(err(nine), ::testing::HasSubstr("at most 8 stages"));
+  auto swarm = ParseManifest("run: {runtime: swarm, image: x}\nrollout: {stages: [{nodes: [a]}]}\n",
+                             "slipway.yaml");
+  EXPECT_THAT(swarm.status().message(), ::testing::HasSubstr("not for runtime swarm"));
+}
+
+TEST(ManifestRollout, NotifyTargetsAreBoundedAndTheirUrlNeverQuoted) {
+  auto err = [](const std::string& targets) {
+    auto m = ParseManifest("run: {command: ./s}\nnotify:\n" + targets, "slipway.yaml");
+    return m.ok() ? std::string("ok") : m.status().message();
+  };
+  EXPECT_THAT(err("  - {kind: email, url: http://x/}\n"),
+              ::testing::HasSubstr("expected webhook, slack or teams"));
+  std::string bad = err("  - {kind: slack, url: \"ftp://secret-token@x/\"}\n");
+  EXPECT_THAT(bad, ::testing::HasSubstr("notify[0].url: expected http://HOST/"));
+  EXPECT_EQ(bad.find("secret-token"), std::string::npos);
+  EXPECT_THAT(err("  - {kind: slack, url: \"http://x/\", secret: s}\n"),
+              ::testing::HasSubstr("only for kind webhook"));
+  EXPECT_THAT(err("  - {kind: webhook, url: \"http://x/\", events: [deployed]}\n"),
+              ::testing::HasSubstr("is not one of"));
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += "  - {kind: webhook, url: \"http://x/\"}\n";
+  EXPECT_THAT(err(many), ::testing::HasSubstr("at most 16 targets"));
 }
 
 }  // namespace

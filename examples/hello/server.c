@@ -10,16 +10,22 @@
  *   CRASH=1                  exits with status 3 at start
  *   BIND=0.0.0.0             listen address (default $HOST, which slipway sets, else
  *                            127.0.0.1; containers need 0.0.0.0)
+ *   ERROR_EVERY=N            every Nth request to a path other than /health answers 500
+ *                            (counted across connections; 0 or unset = never)
+ *   EXTRA_LATENCY_MS=N       sleeps N ms (0..10000) before answering a path other than
+ *                            /health; /health stays fast so deploy verification passes
  *   ./server --self-test     runs the app's own checks and exits (0 = pass)
  *   ./server --probe         GET /health on 127.0.0.1:$PORT, exit 0 when 2xx (a container
  *                            HEALTHCHECK for images without a shell or curl)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +40,9 @@ static char instance[32] = "-";
 static long long started_ms;
 static long long fail_after_ms = -1;
 static int health_fail;
+static unsigned long error_every;     /* ERROR_EVERY: 0 = never */
+static long extra_latency_ms;         /* EXTRA_LATENCY_MS */
+static atomic_ulong answered;         /* requests to paths other than /health */
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -52,6 +61,27 @@ static int healthy(void) {
   if (health_fail) return 0;
   if (fail_after_ms >= 0 && now_ms() - started_ms >= fail_after_ms) return 0;
   return 1;
+}
+
+/* A whole number from lo to hi in environment variable `name`, else `fallback` when unset;
+ * -1 (with a message) when set to anything else. */
+static long env_number(const char *name, long lo, long hi, long fallback) {
+  const char *v = getenv(name);
+  if (!v || !*v) return fallback;
+  char *end = NULL;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || *end || n < lo || n > hi) {
+    fprintf(stderr, "hello: %s=%s is not a whole number from %ld to %ld\n", name, v, lo, hi);
+    return -1;
+  }
+  return n;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
 }
 
 static int write_all(int fd, const char *buf, size_t len) {
@@ -115,11 +145,19 @@ static void *serve(void *arg) {
       int ok = healthy();
       snprintf(body, sizeof body, "{\"status\":\"%s\",\"version\":\"%s\"}\n", ok ? "ok" : "failing", version);
       rc = respond(fd, ok ? 200 : 500, "application/json", body, keep_alive);
-    } else if (!strcmp(path, "/") || !strncmp(path, "/?", 2)) {
-      snprintf(body, sizeof body, "hello from %s\n", version);
-      rc = respond(fd, 200, "text/plain", body, keep_alive);
     } else {
-      rc = respond(fd, 404, "text/plain", "not found\n", keep_alive);
+      /* The knobs apply to every path but /health: the Nth such request fails, each waits. */
+      int fail = error_every > 0 && (atomic_fetch_add(&answered, 1) + 1) % error_every == 0;
+      if (extra_latency_ms > 0) sleep_ms(extra_latency_ms);
+      if (fail) {
+        snprintf(body, sizeof body, "error from %s (ERROR_EVERY=%lu)\n", version, error_every);
+        rc = respond(fd, 500, "text/plain", body, keep_alive);
+      } else if (!strcmp(path, "/") || !strncmp(path, "/?", 2)) {
+        snprintf(body, sizeof body, "hello from %s\n", version);
+        rc = respond(fd, 200, "text/plain", body, keep_alive);
+      } else {
+        rc = respond(fd, 404, "text/plain", "not found\n", keep_alive);
+      }
     }
     if (rc < 0 || !keep_alive) break;
   }
@@ -169,6 +207,10 @@ int main(int argc, char **argv) {
   int port = port_env ? atoi(port_env) : 8000;
   health_fail = getenv("HEALTH_FAIL") && !strcmp(getenv("HEALTH_FAIL"), "1");
   if (getenv("HEALTH_FAIL_AFTER_MS")) fail_after_ms = atoll(getenv("HEALTH_FAIL_AFTER_MS"));
+  long every = env_number("ERROR_EVERY", 0, 1000000000L, 0);
+  extra_latency_ms = env_number("EXTRA_LATENCY_MS", 0, 10000, 0);
+  if (every < 0 || extra_latency_ms < 0) return 1;
+  error_every = (unsigned long)every;
   started_ms = now_ms();
   signal(SIGPIPE, SIG_IGN);
   signal(SIGTERM, on_term);

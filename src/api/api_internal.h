@@ -89,6 +89,10 @@ class Api {
   HttpResponse DrainNode(Call& c);
   HttpResponse RemoveNode(Call& c);
   HttpResponse CreateNodeToken(Call& c);
+  // phased rollouts (api_rollout.cpp)
+  HttpResponse ShowRollout(Call& c);
+  HttpResponse PromoteRollout(Call& c);
+  HttpResponse AbortRollout(Call& c);
   // the nodes' repositories and their branches (api_repos.cpp)
   HttpResponse ListRepos(Call& c);
   HttpResponse ListRepoBranches(Call& c);

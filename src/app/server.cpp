@@ -16,6 +16,7 @@
 #include "control/auth_service.h"
 #include "control/controller.h"
 #include "control/node_registry.h"
+#include "control/rollout_board.h"
 #include "crypto/secret_box.h"
 #include "gateway/proxy.h"
 #include "gateway/route_file.h"
@@ -160,7 +161,8 @@ int RunServer(const ServerOptions& options) {
   gateway::Router router;
   EventLog events(**store);
   ServingState serving;
-  Context ctx{**store, agent, router, clock, events, serving, *paths, &hub};
+  RolloutBoard rollouts;
+  Context ctx{**store, agent, router, clock, events, serving, *paths, &hub, &rollouts};
 
   AuthOptions auth_options;
   auth_options.login_repo = options.login_repo;

@@ -32,6 +32,8 @@ void AddGatewayCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 void AddNodesCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 // repos, branches (repos_commands.cpp).
 void AddReposCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+// slipway rollout status|promote|abort (rollout_commands.cpp).
+void AddRolloutCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 
 class ApiClient;
 // The API client for the resolved server and token (see cli/config.h); on a bad URL sets

@@ -69,6 +69,8 @@ class ServingState {
   std::map<std::int64_t, Serving> serving_;
 };
 
+class RolloutBoard;
+
 // The name of the server's own (in-process) node.
 constexpr const char* kLocalNode = "local";
 
@@ -80,7 +82,8 @@ struct Context {
   EventLog& events;
   ServingState& serving;
   Paths paths;
-  NodeHub* hub = nullptr;  // null when only the local node exists (unit tests)
+  NodeHub* hub = nullptr;            // null when only the local node exists (unit tests)
+  RolloutBoard* rollouts = nullptr;  // running rollouts' status and commands; null in tests
 
   // The Agent of `node` ("" and "local" are the local node).
   Agent& On(const std::string& node) const {

@@ -616,4 +616,43 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
   return count(dl.event, out);
 }
 
+Result<nlohmann::json> Controller::RolloutStatus(const std::string& app) {
+  auto a = ctx_.store.GetApp(app);
+  if (!a.ok()) return a.status();
+  auto status = ctx_.rollouts ? ctx_.rollouts->Get(app) : std::nullopt;
+  if (status) return *status;
+  // Since a restart: what the records say about the app's latest rollout.
+  auto recent = ctx_.store.ListDeployments({a->id, std::nullopt, 20});
+  if (recent.ok()) {
+    for (const auto& d : *recent) {
+      auto config = nlohmann::json::parse(d.config_json, nullptr, false);
+      if (!config.is_object() || !config.contains("rollout") || config["rollout"].empty()) continue;
+      return nlohmann::json{{"app", app},
+                            {"deployment_id", d.id},
+                            {"state", ToString(d.status)},
+                            {"stage", nullptr},
+                            {"stages", config["rollout"]},
+                            {"error", d.error},
+                            {"note", "from the deployment's record: the server restarted since"}};
+    }
+  }
+  return NotFound("no rollout of " + app + " on record");
+}
+
+Result<nlohmann::json> Controller::RolloutDecision(const std::string& app,
+                                                   RolloutCommand::Kind kind, const Actor& actor) {
+  auto a = ctx_.store.GetApp(app);
+  if (!a.ok()) return a.status();
+  if (!ctx_.rollouts) return Conflict("no rollout in progress for " + app);
+  bool abort = kind == RolloutCommand::Kind::kAbort;
+  Status s = ctx_.rollouts->Request(app, RolloutCommand{kind, actor.name});
+  auto status = ctx_.rollouts->Get(app);
+  nlohmann::json detail = {{"deployment_id", status ? status->value("deployment_id", 0) : 0},
+                           {"stage", status ? status->value("stage", 0) : 0}};
+  if (!s.ok()) detail["refused"] = s.message();
+  Audit(actor, abort ? "rollout.abort" : "rollout.promote", "app/" + app, app, detail.dump());
+  if (!s.ok()) return s;
+  return *status;
+}
+
 }  // namespace slipway

@@ -12,8 +12,11 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "control/actor.h"
 #include "control/context.h"
+#include "control/rollout_board.h"
 #include "manifest/manifest.h"
 #include "webhook/webhook.h"
 
@@ -80,6 +83,15 @@ class Controller {
                                       const Actor& actor);
   // Ends either mode; held requests proceed. Succeeds (and is audited) for an open app too.
   Result<GatewayState> ResumeApp(const std::string& app, const Actor& actor);
+
+  // The app's running (or last) rollout, as docs/ROLLOUTS.md shows it. kNotFound for an
+  // unknown app or when no rollout ran since the server started.
+  Result<nlohmann::json> RolloutStatus(const std::string& app);
+  // A human's promote or abort for the app's running rollout, audited; the status after it
+  // was left for the rollout. kNotFound (unknown app), kConflict (no rollout running, or a
+  // promote while a stage is still deploying).
+  Result<nlohmann::json> RolloutDecision(const std::string& app, RolloutCommand::Kind kind,
+                                         const Actor& actor);
 
   // `source` is the sender's address, for the audit trail.
   WebhookOutcome ReceiveWebhook(const std::string& provider, const std::string& app,

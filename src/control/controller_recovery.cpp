@@ -25,10 +25,17 @@ void Controller::Recover() {
     for (auto d : *running) {
       d.error = fmt::format("{}: interrupted by a server restart", ToString(d.stage));
       d.status = DeployStatus::kFailed;
+      // Mid-rollout the previous release still serves on every node: recovery routes all
+      // traffic back to it and the sweep stops the canaries, so the rollout ends rolled back.
+      if (d.stage == Stage::kRollout) {
+        d.error += "; the previous release serves every request again";
+        d.status = DeployStatus::kRolledBack;
+      }
       d.completed_ms = ctx_.clock.WallMillis();
-      ctx_.events.Append(d.id, ToString(d.stage), "failed", d.error);
+      ctx_.events.Append(d.id, ToString(d.stage), ToString(d.status), d.error);
       (void)ctx_.store.UpdateDeployment(d);
-      spdlog::warn("deployment #{} was running when the server stopped; marked failed", d.id);
+      spdlog::warn("deployment #{} was running when the server stopped; marked {}", d.id,
+                   ToString(d.status));
     }
   }
   ReapStrays();

@@ -48,19 +48,20 @@ Status Deployer::ForEachUnit(const UnitFn& fn, bool parallel) {
       return Status(Code::kInternal, "internal error");
     }
   };
-  if (units_.size() == 1 || !parallel) {
-    for (auto& u : units_) {
-      if (Status s = guarded(u); !s.ok()) return failed(u, s);
+  const std::size_t from = std::min(from_, units_.size());
+  if (units_.size() - from <= 1 || !parallel) {
+    for (std::size_t i = from; i < units_.size(); ++i) {
+      if (Status s = guarded(units_[i]); !s.ok()) return failed(units_[i], s);
     }
     return Status::Ok();
   }
   std::vector<Status> results(units_.size());
   std::vector<std::thread> threads;
-  threads.reserve(units_.size());
-  for (std::size_t i = 0; i < units_.size(); ++i)
+  threads.reserve(units_.size() - from);
+  for (std::size_t i = from; i < units_.size(); ++i)
     threads.emplace_back([&, i] { results[i] = guarded(units_[i]); });
   for (auto& t : threads) t.join();
-  for (std::size_t i = 0; i < units_.size(); ++i) {
+  for (std::size_t i = from; i < units_.size(); ++i) {
     if (!results[i].ok()) return failed(units_[i], results[i]);
   }
   return Status::Ok();
@@ -112,23 +113,55 @@ Status Deployer::Place() {
   std::vector<std::string> labels = placement_;
   if (labels.empty() && app_.current_release_id) {
     if (auto r = ctx_.store.GetRelease(*app_.current_release_id); r.ok()) {
-      if (auto m = Manifest::FromJson(r->manifest_json); m.ok()) labels = m->nodes;
+      // A rollout starts on its first stage: the later stages' nodes see nothing until then.
+      if (auto m = Manifest::FromJson(r->manifest_json); m.ok())
+        labels = m->rollout.empty() ? m->nodes : m->rollout.front().nodes;
     }
   }
   auto nodes = NodesFor(labels);
   if (!nodes.ok()) return nodes.status();
   PlaceOn(*nodes);
-  placed_by_ = labels;
   return Status::Ok();
+}
+
+// A rollout needs something serving to compare its canary with (and a runtime whose
+// instances the gateway routes to); rollbacks and restarts switch a retained release at once.
+bool Deployer::StartsRollout() const {
+  return !manifest_.rollout.empty() && placement_.empty() && previous_ &&
+         previous_->runtime() != "swarm" && !previous_->targets.empty() && d_.type != "rollback" &&
+         d_.type != "restart";
+}
+
+Result<std::vector<std::string>> Deployer::ManifestNodes() {
+  if (manifest_.rollout.empty()) return NodesFor(manifest_.nodes);
+  if (StartsRollout()) {
+    rollout_.emplace(manifest_.rollout);
+    return NodesFor(manifest_.rollout.front().nodes);
+  }
+  std::vector<std::string> all;
+  for (const auto& stage : manifest_.rollout) {
+    auto nodes = NodesFor(stage.nodes);
+    if (!nodes.ok()) return nodes.status();
+    for (const auto& n : *nodes)
+      if (std::find(all.begin(), all.end(), n) == all.end()) all.push_back(n);
+  }
+  Emit(Stage::kCheckout, "info",
+       "nothing serves " + app_.name +
+           " yet: no baseline for a canary, so every rollout stage's nodes get this release "
+           "at once");
+  return all;
 }
 
 // The manifest's nodes: decide where the app runs unless --nodes said otherwise. When the
 // nodes chosen before the manifest was known differ from the ones it matches, fetch and
 // check out again there (once: the new placement follows the manifest).
 Status Deployer::FollowManifestPlacement() {
-  if (!placement_.empty() || manifest_.nodes == placed_by_) return Status::Ok();
-  placed_by_ = manifest_.nodes;
-  auto nodes = NodesFor(manifest_.nodes);
+  if (!placement_.empty()) {
+    if (!manifest_.rollout.empty())
+      Emit(Stage::kCheckout, "info", "--nodes given: rollout.stages are not used");
+    return Status::Ok();
+  }
+  auto nodes = ManifestNodes();
   if (!nodes.ok()) return nodes.status();
   if (*nodes == UnitNodes()) return Status::Ok();
   RemoveBuildDirs();
@@ -207,17 +240,20 @@ Deployment Deployer::Run() {
           break;
         }
         Stage stage = machine_.stage();
-        Emit(stage, "started", std::string(ToString(stage)));
+        // Without a rollout its stage is a no-op that says nothing.
+        bool quiet = stage == Stage::kRollout && !rollout_;
+        if (!quiet) Emit(stage, "started", std::string(ToString(stage)));
         Save();
         Status s = RunStage(stage);
         now = ctx_.clock.Now();
         if (s.ok()) {
-          Emit(stage, "succeeded", std::string(ToString(stage)) + " done");
+          if (!quiet) Emit(stage, "succeeded", std::string(ToString(stage)) + " done");
           action = machine_.OnStageSucceeded(now);
         } else {
           Emit(stage, "failed", s.message());
           action = cancel_.load()         ? machine_.OnCancel(now)
                    : runtime_rolled_back_ ? machine_.OnRuntimeRolledBack(s.message())
+                   : rollout_aborted_     ? machine_.OnRolloutAborted(s.message())
                                           : machine_.OnStageFailed(s.message(), now);
         }
         if (action == Action::kWatchTick) {
@@ -255,6 +291,8 @@ Deployment Deployer::Run() {
   }
   if (machine_.status() == DeployStatus::kSucceeded) PruneReleases();
   RemoveBuildDirs();
+  if (rollout_)
+    PublishRollout(rollout_aborted_ ? "rolled_back" : ToString(machine_.status()), false);
   double seconds = std::chrono::duration<double>(ctx_.clock.Now() - started).count();
   // The last event goes first, the terminal status after it: a reader that sees the status
   // terminal and then reads the events is sure to get every event.
@@ -280,6 +318,7 @@ Deployment Deployer::Run() {
   audit.outcome = d_.status == DeployStatus::kSucceeded ? "ok" : ToString(d_.status);
   audit.app = app_.name;
   (void)ctx_.store.AppendAudit(audit);
+  Notify(ToString(d_.status));
   return d_;
 }
 
@@ -289,8 +328,11 @@ Status Deployer::RunStage(Stage stage) {
   switch (stage) {
     case Stage::kFetch:
       return rollback ? Status::Ok() : Fetch();
-    case Stage::kCheckout:
-      return rollback ? Status::Ok() : Checkout();
+    case Stage::kCheckout: {
+      Status s = rollback ? Status::Ok() : Checkout();
+      if (s.ok() && !rollback) Notify("started");
+      return s;
+    }
     case Stage::kBuild:
       return rollback ? Status::Ok() : ForEachUnit([this](Unit& u) {
         return Steps(u, Stage::kBuild, manifest_.build);
@@ -299,12 +341,17 @@ Status Deployer::RunStage(Stage stage) {
       return rollback
                  ? Status::Ok()
                  : ForEachUnit([this](Unit& u) { return Steps(u, Stage::kTest, manifest_.test); });
-    case Stage::kRelease:
-      return MakeRelease();
+    case Stage::kRelease: {
+      Status s = MakeRelease();
+      if (s.ok() && rollback) Notify("started");
+      return s;
+    }
     case Stage::kStart:
       return swarm() ? StartService() : ForEachUnit([this](Unit& u) { return StartInstance(u); });
     case Stage::kVerify:
       return swarm() ? VerifyService() : ForEachUnit([this](Unit& u) { return Verify(u); });
+    case Stage::kRollout:
+      return rollout_ ? RunRollout() : Status::Ok();
     case Stage::kSwitch:
       return Switch();
     case Stage::kDrain:

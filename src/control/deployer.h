@@ -11,12 +11,20 @@
 // `one-by-one` it runs on one node after another and stops at the first failure, so a
 // broken build touches a single node. Either way a failure on any node fails the stage,
 // and the other nodes' new instances are discarded with it.
+//
+// With `rollout.stages` (and a previous release serving to compare with) the pipeline runs
+// on the first stage's nodes, then the rollout stage deploys each later stage's nodes in
+// turn, routes the stage's weight to the new instances and bakes them against the previous
+// ones (deployer_rollout.cpp, core/rollout.h) before the full switch.
 #include <atomic>
 #include <functional>
+
+#include <nlohmann/json.hpp>
 
 #include "control/actor.h"
 #include "control/context.h"
 #include "core/pipeline.h"
+#include "core/rollout.h"
 #include "manifest/manifest.h"
 
 namespace slipway {
@@ -54,6 +62,10 @@ class Deployer {
     return ForEachUnit(fn, manifest_.strategy != "one-by-one");
   }
   Result<std::vector<std::string>> NodesFor(const std::vector<std::string>& labels) const;
+  // Where the manifest places the deployment (the first rollout stage's nodes, or all the
+  // stages' nodes for a first release).
+  Result<std::vector<std::string>> ManifestNodes();
+  bool StartsRollout() const;
   void PlaceOn(const std::vector<std::string>& nodes);
   Status Place();
   Status FollowManifestPlacement();
@@ -79,6 +91,18 @@ class Deployer {
   Status CheckMemory(Unit& u);
   Status VerifyService();
   Status ProbeAll(const std::vector<TaskView>& tasks);
+  // The phased rollout (deployer_rollout.cpp).
+  Status RunRollout();
+  Status RolloutStep(RolloutAction& action);
+  Status DeployRolloutStage();
+  void TargetsFor(std::size_t from);
+  void SetCanaryWeight(int weight);
+  void WaitTick(RolloutAction& action);
+  void Analyse(RolloutAction& action);
+  std::vector<std::shared_ptr<gateway::Target>> CanaryTargets() const;
+  nlohmann::json RolloutJson(const std::string& state) const;
+  void PublishRollout(const std::string& state, bool running);
+  void Notify(const std::string& event);
   Status Switch();
   Status SwitchService();
   Status WatchOnce();
@@ -105,7 +129,6 @@ class Deployer {
   std::optional<GitCredential> credentials_;
   std::vector<std::string> placement_;  // --nodes
   std::vector<Unit> units_;             // where it runs; empty until placed
-  std::vector<std::string> placed_by_;  // the labels units_ were chosen for
   Clock::time_point started_{};
   PipelineMachine machine_;
   App app_;
@@ -113,6 +136,11 @@ class Deployer {
   Release release_;
   std::optional<Serving> previous_;  // what served before this deployment
   int service_watch_failures_ = 0;
+  std::optional<RolloutMachine> rollout_;  // set when this deployment rolls out in stages
+  bool rollout_aborted_ = false;
+  std::size_t from_ = 0;  // ForEachUnit runs on units_[from_..]: a rollout stage's new nodes
+  std::vector<std::vector<std::string>> stage_nodes_;  // node names per reached stage
+  Clock::time_point next_watch_{};
   bool swarm() const { return manifest_.runtime == "swarm"; }
   bool runtime_rolled_back_ = false;  // Swarm undid the update itself
 };

@@ -105,10 +105,12 @@ Status Deployer::Switch() {
   if (swarm()) return SwitchService();
   Serving next;
   for (auto& u : units_) {
-    auto target = TargetOf(
-        ctx_, fmt::format("{}-r{}-i{}", app_.name, release_.number, u.instance->id), *u.instance);
-    if (!target.ok()) return target.status();
-    u.target = *target;
+    if (!u.target) {  // a rollout made the canaries' targets already (their figures go on)
+      auto target = TargetOf(
+          ctx_, fmt::format("{}-r{}-i{}", app_.name, release_.number, u.instance->id), *u.instance);
+      if (!target.ok()) return target.status();
+      u.target = *target;
+    }
     next.targets.push_back(u.target);
   }
   if (auto s = ctx_.store.SetCurrentRelease(app_.id, release_.id); !s.ok()) return s;

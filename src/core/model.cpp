@@ -7,7 +7,7 @@
 namespace slipway {
 namespace {
 
-constexpr std::array<std::pair<Stage, const char*>, 12> kStages{{
+constexpr std::array<std::pair<Stage, const char*>, 13> kStages{{
     {Stage::kQueued, "queued"},
     {Stage::kFetch, "fetch"},
     {Stage::kCheckout, "checkout"},
@@ -16,6 +16,7 @@ constexpr std::array<std::pair<Stage, const char*>, 12> kStages{{
     {Stage::kRelease, "release"},
     {Stage::kStart, "start"},
     {Stage::kVerify, "verify"},
+    {Stage::kRollout, "rollout"},
     {Stage::kSwitch, "switch"},
     {Stage::kWatch, "watch"},
     {Stage::kDrain, "drain"},

@@ -17,6 +17,7 @@ enum class Stage {
   kRelease,
   kStart,
   kVerify,
+  kRollout,  // phased rollouts only: canary stages before the full switch
   kSwitch,
   kWatch,
   kDrain,

@@ -49,7 +49,7 @@ Action PipelineMachine::Advance(Clock::time_point now) {
 
 Action PipelineMachine::OnStageSucceeded(Clock::time_point now) {
   if (!Running() || stage_ == Stage::kWatch) return Action::kFinish;
-  if (!switched_ && now >= deadline_) return OnTick(now);
+  if (Timed() && now >= deadline_) return OnTick(now);
   return Advance(now);
 }
 
@@ -78,6 +78,11 @@ Action PipelineMachine::OnWatchHealthFailed(std::string error, Clock::time_point
   return Fail(DeployStatus::kRolledBack, "watch: " + std::move(error));
 }
 
+Action PipelineMachine::OnRolloutAborted(std::string error) {
+  if (!Running() || switched_) return Action::kFinish;
+  return Fail(DeployStatus::kRolledBack, "rollout: " + std::move(error));
+}
+
 Action PipelineMachine::OnRuntimeRolledBack(std::string error) {
   if (!Running()) return Action::kFinish;
   status_ = DeployStatus::kRolledBack;
@@ -90,7 +95,7 @@ Action PipelineMachine::OnTick(Clock::time_point now) {
   if (stage_ == Stage::kWatch) {
     return now >= watch_deadline_ ? Advance(now) : Action::kWatchTick;
   }
-  if (!switched_ && now >= deadline_) {
+  if (Timed() && now >= deadline_) {
     return Fail(DeployStatus::kFailed, std::string(ToString(stage_)) + ": deployment timed out");
   }
   return Action::kRunStage;

@@ -4,8 +4,11 @@
 // machine decides what comes next. Time enters only through the `now` arguments, so the
 // tests drive deadlines with a fake clock.
 //
-//   queued → fetch → checkout → build → test → release → start → verify → switch
+//   queued → fetch → checkout → build → test → release → start → verify → rollout → switch
 //          → watch (old instance kept warm) → drain → done (succeeded)
+//   rollout runs a phased rollout's canary stages (core/rollout.h) and is a no-op without
+//   one; its abort ends rolled_back. The deploy deadline covers the stages before it (a
+//   rollout bounds its own stages).
 //   failure at or before switch → failed (old instance untouched)
 //   health failure during watch → rolled_back (switch back at once)
 //   cancel before switch → cancelled;  deadline passed before switch → failed
@@ -47,6 +50,9 @@ class PipelineMachine {
   Action OnStageSucceeded(Clock::time_point now);
   Action OnStageFailed(std::string error, Clock::time_point now);
   Action OnWatchHealthFailed(std::string error, Clock::time_point now);
+  // A phased rollout gave up (analysis, health, a human): rolled_back, the new instances
+  // are discarded (the caller already routed everything back to the previous release).
+  Action OnRolloutAborted(std::string error);
   // The runtime (Swarm) undid the new version by itself: nothing left to clean up.
   Action OnRuntimeRolledBack(std::string error);
   // Periodic input while a stage runs or during the watch window: applies deadlines.
@@ -66,6 +72,8 @@ class PipelineMachine {
   Action Advance(Clock::time_point now);
   Action Fail(DeployStatus status, std::string error);
   bool Running() const { return status_ == DeployStatus::kRunning; }
+  // Whether deploy.timeout still applies: before the rollout and the switch.
+  bool Timed() const { return !switched_ && stage_ < Stage::kRollout; }
 
   PipelineOptions options_;
   Stage stage_ = Stage::kQueued;

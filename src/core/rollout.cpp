@@ -155,7 +155,7 @@ RolloutAction RolloutMachine::OnDeployed(Clock::time_point /*now*/) {
 
 RolloutAction RolloutMachine::OnStageFailed(const std::string& error) {
   if (state_ == RolloutState::kAborted || state_ == RolloutState::kSucceeded) return Next();
-  return AbortWith(StageName() + ": " + error);
+  return AbortWith(StageName() + " aborted: " + error);
 }
 
 RolloutAction RolloutMachine::OnWeightSet(Clock::time_point now) {
@@ -187,8 +187,8 @@ RolloutAction RolloutMachine::OnAnalysis(Clock::time_point now, const SideStats&
   passed_ = last_.verdict == Verdict::kPass;
   if (last_.verdict == Verdict::kPass) failures_ = 0;
   if (last_.verdict == Verdict::kFail && ++failures_ >= a.failure_limit) {
-    return AbortWith(fmt::format("{}: analysis failed {} interval{} in a row: {}", StageName(),
-                                 failures_, failures_ == 1 ? "" : "s", last_.reason));
+    return AbortWith(fmt::format("{} aborted: analysis failed {} interval{} in a row: {}",
+                                 StageName(), failures_, failures_ == 1 ? "" : "s", last_.reason));
   }
   if (state_ == RolloutState::kPaused) return RolloutAction::kWait;
   return AfterBakeCheck(now);
@@ -196,7 +196,7 @@ RolloutAction RolloutMachine::OnAnalysis(Clock::time_point now, const SideStats&
 
 RolloutAction RolloutMachine::OnHealthFailed(const std::string& error) {
   if (!Active() && state_ != RolloutState::kDeploying) return Next();
-  return AbortWith(StageName() + ": " + error);
+  return AbortWith(StageName() + " aborted: " + error);
 }
 
 // After the bake: promote on a pass (or with no analysis); with no pass yet keep baking until
@@ -208,12 +208,13 @@ RolloutAction RolloutMachine::AfterBakeCheck(Clock::time_point now) {
   if (passed_) return PromoteFor(fmt::format("bake passed; interval {} passed", interval_));
   if (now < bake_start_ + std::max(s.max_bake, s.bake)) return RolloutAction::kWait;
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - bake_start_);
-  std::string why = last_.verdict == Verdict::kNone
-                        ? "no interval analysed"
-                        : std::string(ToString(last_.verdict)) + ": " + last_.reason;
-  std::string what = fmt::format("no passing interval after {:.1f}s ({})",
-                                 static_cast<double>(waited.count()) / 1000, why);
-  if (last_.verdict == Verdict::kFail) return AbortWith(StageName() + ": " + what);
+  const double secs = static_cast<double>(waited.count()) / 1000;
+  if (last_.verdict == Verdict::kFail)
+    return AbortWith(fmt::format("{} aborted: still failing after {:.1f}s: {}", StageName(), secs,
+                                 last_.reason));
+  std::string what =
+      fmt::format("inconclusive after {:.1f}s ({})", secs,
+                  last_.verdict == Verdict::kNone ? "no interval analysed" : last_.reason);
   switch (s.on_inconclusive) {
     case OnInconclusive::kPromote:
       return PromoteFor(what + "; on_inconclusive: promote");
@@ -224,7 +225,7 @@ RolloutAction RolloutMachine::AfterBakeCheck(Clock::time_point now) {
     case OnInconclusive::kAbort:
       break;
   }
-  return AbortWith(StageName() + ": " + what + "; on_inconclusive: abort");
+  return AbortWith(StageName() + " aborted: " + what + "; on_inconclusive: abort");
 }
 
 RolloutAction RolloutMachine::PromoteFor(const std::string& why) {
@@ -249,7 +250,7 @@ bool RolloutMachine::Promote(Clock::time_point /*now*/, const std::string& who) 
 
 bool RolloutMachine::Abort(const std::string& who) {
   if (state_ == RolloutState::kAborted || state_ == RolloutState::kSucceeded) return false;
-  AbortWith(StageName() + ": aborted by " + who);
+  AbortWith(StageName() + " aborted by " + who);
   return true;
 }
 

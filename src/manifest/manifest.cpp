@@ -517,7 +517,7 @@ std::string Manifest::SummaryJson() const {
       "runtime",        "command",     "dockerfile",        "image_tar",        "image",
       "container_port", "health_path", "health_timeout_ms", "max_latency_ms",   "max_memory_bytes",
       "probes",         "keep",        "watch_window_ms",   "drain_timeout_ms", "deploy_timeout_ms",
-      "replicas"};
+      "replicas",       "rollout"};
   nlohmann::json full = JsonOf(*this), j = nlohmann::json::object();
   for (const char* key : kKeys) j[key] = full[key];
   std::vector<std::string> env_names;

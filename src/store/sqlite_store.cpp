@@ -435,6 +435,14 @@ class SqliteStore final : public Store {
     return Stmt(db_, "UPDATE releases SET path = ? WHERE id = ?").Bind(path).Bind(id).Exec();
   }
 
+  Status SetReleaseNodes(std::int64_t id, const std::vector<std::string>& nodes) override {
+    std::lock_guard lock(mu_);
+    return Stmt(db_, "UPDATE releases SET node = ? WHERE id = ?")
+        .Bind(JoinNodes(nodes))
+        .Bind(id)
+        .Exec();
+  }
+
   Result<Instance> CreateInstance(Instance i) override {
     std::lock_guard lock(mu_);
     i.created_ms = clock_.WallMillis();

@@ -68,6 +68,8 @@ class Store {
   virtual Result<std::vector<Release>> ListReleases(std::int64_t app_id, bool include_pruned) = 0;
   virtual Status MarkReleasePruned(std::int64_t id) = 0;
   virtual Status SetReleasePath(std::int64_t id, const std::string& path) = 0;
+  // The nodes that keep the release (a phased rollout adds them stage by stage).
+  virtual Status SetReleaseNodes(std::int64_t id, const std::vector<std::string>& nodes) = 0;
 
   virtual Result<Instance> CreateInstance(Instance i) = 0;
   virtual Status UpdateInstance(const Instance& i) = 0;

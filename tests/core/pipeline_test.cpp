@@ -37,7 +37,8 @@ TEST_F(PipelineTest, WalksEveryStageInOrderAndSucceeds) {
   }
   EXPECT_EQ(seen,
             (std::vector<Stage>{Stage::kFetch, Stage::kCheckout, Stage::kBuild, Stage::kTest,
-                                Stage::kRelease, Stage::kStart, Stage::kVerify, Stage::kSwitch}));
+                                Stage::kRelease, Stage::kStart, Stage::kVerify, Stage::kRollout,
+                                Stage::kSwitch}));
   ASSERT_EQ(a, Action::kWatchTick);
   EXPECT_TRUE(machine_.switched());
   clock_.Advance(seconds(5));
@@ -133,6 +134,32 @@ TEST(ModelStrings, RoundTrip) {
   }
   EXPECT_EQ(StageFromString("verify"), Stage::kVerify);
   EXPECT_FALSE(StageFromString("nope").has_value());
+}
+
+}  // namespace
+}  // namespace slipway
+
+namespace slipway {
+namespace {
+
+TEST(PipelineRollout, ALongRolloutIsNotCutByTheDeployTimeoutAndItsAbortRollsBack) {
+  testing::FakeClock clock;
+  PipelineMachine m({std::chrono::seconds(60), std::chrono::seconds(10)});
+  Action a = m.Begin(clock.Now());
+  while (m.stage() != Stage::kRollout) a = m.OnStageSucceeded(clock.Now());
+  ASSERT_EQ(a, Action::kRunStage);
+  clock.Advance(std::chrono::minutes(30));  // a long bake, well past deploy.timeout
+  EXPECT_EQ(m.OnStageSucceeded(clock.Now()), Action::kRunStage);
+  EXPECT_EQ(m.stage(), Stage::kSwitch);
+  EXPECT_EQ(m.OnStageSucceeded(clock.Now()), Action::kWatchTick) << "the switch is kept";
+
+  PipelineMachine r({std::chrono::seconds(60), std::chrono::seconds(10)});
+  r.Begin(clock.Now());
+  while (r.stage() != Stage::kRollout) r.OnStageSucceeded(clock.Now());
+  EXPECT_EQ(r.OnRolloutAborted("stage 2/3 (beta): aborted by bob"), Action::kDiscardNew);
+  EXPECT_EQ(r.status(), DeployStatus::kRolledBack);
+  EXPECT_EQ(r.error(), "rollout: stage 2/3 (beta): aborted by bob");
+  EXPECT_EQ(r.OnCleanupDone(), Action::kFinish);
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ TEST_F(RolloutTest, ErrorsAgainstAZeroErrorBaselineAbortAfterTheFailureLimit) {
   EXPECT_EQ(Interval(Side(60, 3)), RolloutAction::kAbort);
   EXPECT_EQ(m_.state(), RolloutState::kAborted);
   EXPECT_EQ(m_.weight(), 0);
-  EXPECT_NE(m_.error().find("stage 2/3 (beta): analysis failed 2 intervals in a row"),
+  EXPECT_NE(m_.error().find("stage 2/3 (beta) aborted: analysis failed 2 intervals in a row"),
             std::string::npos)
       << m_.error();
   EXPECT_NE(m_.error().find("error rate 5.0% (3 of 60) vs baseline 0.0% (0 of 500)"),
@@ -168,7 +168,7 @@ TEST_F(RolloutTest, HumanAbortHealthFailureAndStageFailureAreFinal) {
   ToBetaBake();
   EXPECT_TRUE(m_.Abort("bob"));
   EXPECT_EQ(m_.Next(), RolloutAction::kAbort);
-  EXPECT_EQ(m_.error(), "stage 2/3 (beta): aborted by bob");
+  EXPECT_EQ(m_.error(), "stage 2/3 (beta) aborted by bob");
   EXPECT_FALSE(m_.Abort("bob"));
   EXPECT_FALSE(m_.Promote(clock_.Now(), "bob"));
   EXPECT_EQ(m_.OnTick(clock_.Now()), RolloutAction::kAbort);
@@ -178,7 +178,7 @@ TEST_F(RolloutTest, HumanAbortHealthFailureAndStageFailureAreFinal) {
   h.OnDeployed(clock_.Now());
   h.OnWeightSet(clock_.Now());
   EXPECT_EQ(h.OnStageFailed("node n2 lost"), RolloutAction::kAbort);
-  EXPECT_EQ(h.error(), "stage 2/3 (beta): node n2 lost");
+  EXPECT_EQ(h.error(), "stage 2/3 (beta) aborted: node n2 lost");
 
   RolloutMachine w(ThreeStages());
   w.Begin(clock_.Now());

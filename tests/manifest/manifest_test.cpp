@@ -638,7 +638,7 @@ env: {ZED: SECRET_VALUE_1, API_KEY: SECRET_VALUE_2}
     "image": "", "container_port": 9000, "health_path": "/hz", "health_timeout_ms": 2000,
     "max_latency_ms": 50, "max_memory_bytes": 67108864, "probes": 4, "keep": 5,
     "watch_window_ms": 3000, "drain_timeout_ms": 4000, "deploy_timeout_ms": 300000,
-    "replicas": 3, "env_names": ["API_KEY", "ZED"]})"));
+    "replicas": 3, "rollout": [], "env_names": ["API_KEY", "ZED"]})"));
   Manifest odd;
   odd.command = "./a \xff";
   EXPECT_NO_THROW((void)odd.SummaryJson());

@@ -1,0 +1,289 @@
+// The Deployer's phased rollout (the `rollout` stage): the RolloutMachine decides, this file
+// deploys each later stage's nodes, routes the canary weight, reads the gateway's windows,
+// watches health and takes a human's promote or abort from the RolloutBoard.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "control/deployer.h"
+#include "control/deployer_util.h"
+#include "control/instances.h"
+#include "control/rollout_board.h"
+
+namespace slipway {
+using std::chrono::milliseconds;
+
+namespace {
+
+SideStats SideOf(const gateway::WindowStats& w) {
+  return {w.requests, w.errors, w.p95 * 1000};
+}
+
+nlohmann::json SideJson(const SideStats& s) {
+  return {{"requests", s.requests},
+          {"errors", s.errors},
+          {"error_rate", s.error_rate()},
+          {"p95_ms", std::round(s.p95_ms * 100) / 100}};
+}
+
+// The seconds of the gateway window an interval covers (the window keeps 60).
+int WindowSeconds(milliseconds interval) {
+  return std::clamp(static_cast<int>((interval.count() + 999) / 1000), 1,
+                    gateway::SlidingWindow::kSlots);
+}
+
+constexpr milliseconds kTick{100};
+constexpr milliseconds kWatchEvery{1000};
+
+}  // namespace
+
+std::vector<std::shared_ptr<gateway::Target>> Deployer::CanaryTargets() const {
+  std::vector<std::shared_ptr<gateway::Target>> out;
+  for (const auto& u : units_)
+    if (u.target) out.push_back(u.target);
+  return out;
+}
+
+// Gateway targets for the instances started on units_[from..].
+void Deployer::TargetsFor(std::size_t from) {
+  for (std::size_t i = from; i < units_.size(); ++i) {
+    Unit& u = units_[i];
+    if (u.target || !u.instance) continue;
+    auto t = TargetOf(ctx_, fmt::format("{}-r{}-i{}", app_.name, release_.number, u.instance->id),
+                      *u.instance);
+    if (t.ok()) u.target = *t;
+  }
+}
+
+// The stage's weight on the new instances, the rest on the previous release. 0 = everything
+// on the previous release (the canaries only answer health checks).
+void Deployer::SetCanaryWeight(int weight) {
+  auto canary = CanaryTargets();
+  if (weight <= 0 || canary.empty()) {
+    RouteTo(ctx_.router, app_.name, previous_->targets);
+    return;
+  }
+  gateway::Side stable;
+  stable.name = "stable";
+  stable.weight = static_cast<std::uint32_t>(100 - weight);
+  stable.targets = previous_->targets;
+  gateway::Side next;
+  next.name = "canary";
+  next.weight = static_cast<std::uint32_t>(weight);
+  next.targets = std::move(canary);
+  ctx_.router.SetSides(app_.name, {stable, next});
+}
+
+// A later stage: its new nodes fetch, build, test, keep the release and start and verify
+// their instance, exactly as the first stage's did in the pipeline. Its builds get a whole
+// deploy.timeout of their own.
+Status Deployer::DeployRolloutStage() {
+  auto nodes = NodesFor(rollout_->spec().nodes);
+  if (!nodes.ok()) return nodes.status();
+  from_ = units_.size();
+  std::vector<std::string> fresh;
+  for (const auto& n : *nodes) {
+    if (std::none_of(units_.begin(), units_.end(), [&](const Unit& u) { return u.node == n; })) {
+      units_.push_back(Unit{n, "", std::nullopt, nullptr, 0});
+      fresh.push_back(n);
+    }
+  }
+  stage_nodes_.push_back(fresh);
+  struct Reset {
+    std::size_t& from;
+    ~Reset() { from = 0; }
+  } reset{from_};
+  if (fresh.empty()) return Status::Ok();  // the stage only raises the weight
+  started_ = ctx_.clock.Now();
+  Emit(Stage::kRollout, "info",
+       rollout_->StageName() + ": fetching and building on " + JoinNodes(fresh));
+  auto fetch = [this](Unit& u) {
+    return agent(u).Fetch(FetchUrl(), ctx_.paths.cache(app_.name), &cancel_, SinkFor(u, "fetch"));
+  };
+  if (auto s = ForEachUnit(fetch, true); !s.ok()) return s;
+  if (auto s = ForEachUnit([this](Unit& u) { return ExportOn(u); }, true); !s.ok()) return s;
+  auto build = [this](Unit& u) { return Steps(u, Stage::kBuild, manifest_.build); };
+  if (auto s = ForEachUnit(build); !s.ok()) return s;
+  auto test = [this](Unit& u) { return Steps(u, Stage::kTest, manifest_.test); };
+  if (auto s = ForEachUnit(test); !s.ok()) return s;
+  if (auto s = ForEachUnit([this](Unit& u) { return ReleaseOn(u); }); !s.ok()) return s;
+  if (auto s = ctx_.store.SetReleaseNodes(release_.id, UnitNodes()); !s.ok()) return s;
+  if (auto s = ForEachUnit([this](Unit& u) { return StartInstance(u); }); !s.ok()) return s;
+  if (auto s = ForEachUnit([this](Unit& u) { return Verify(u); }); !s.ok()) return s;
+  TargetsFor(from_);
+  return Status::Ok();
+}
+
+Status Deployer::RunRollout() {
+  RolloutMachine& m = *rollout_;
+  stage_nodes_ = {UnitNodes()};  // the first stage ran in the pipeline
+  TargetsFor(0);
+  RolloutAction action = m.Begin(ctx_.clock.Now());
+  action = m.OnDeployed(ctx_.clock.Now());
+  while (action != RolloutAction::kFinish && action != RolloutAction::kAbort) {
+    if (auto s = RolloutStep(action); !s.ok()) return s;
+  }
+  if (action == RolloutAction::kAbort) {
+    RouteTo(ctx_.router, app_.name, previous_->targets);  // weight 0 at once
+    rollout_aborted_ = true;
+    Emit(Stage::kRollout, "info", "rollout aborted: " + m.error());
+    PublishRollout("aborted", true);
+    Notify("aborted");
+    return {Code::kUnhealthy, m.error()};
+  }
+  Emit(Stage::kRollout, "info",
+       fmt::format("every stage passed; switching all traffic to release {}", release_.number));
+  PublishRollout("switching", true);
+  return Status::Ok();
+}
+
+// One action of the machine; the next one is left in `action`.
+Status Deployer::RolloutStep(RolloutAction& action) {
+  RolloutMachine& m = *rollout_;
+  const std::string name = m.StageName();
+  switch (action) {
+    case RolloutAction::kDeployStage: {
+      PublishRollout("deploying", true);
+      Status s = DeployRolloutStage();
+      action = s.ok() ? m.OnDeployed(ctx_.clock.Now()) : m.OnStageFailed(s.message());
+      break;
+    }
+    case RolloutAction::kSetWeight:
+      SetCanaryWeight(m.weight());
+      Emit(Stage::kRollout, "info",
+           fmt::format("{}: deployed on {}; canary weight {}%", name,
+                       stage_nodes_.back().empty() ? "no new node" : JoinNodes(stage_nodes_.back()),
+                       m.weight()));
+      action = m.OnWeightSet(ctx_.clock.Now());
+      next_watch_ = ctx_.clock.Now() + kWatchEvery;
+      break;
+    case RolloutAction::kWait:
+      WaitTick(action);
+      break;
+    case RolloutAction::kAnalyse:
+      Analyse(action);
+      break;
+    default:
+      break;
+  }
+  if (m.stage() != 0 && m.StageName() != name && action == RolloutAction::kDeployStage)
+    Emit(Stage::kRollout, "info", name + ": promoted (" + m.note() + ")");
+  return Status::Ok();
+}
+
+// A short sleep between decisions: takes a human's command, watches the canaries' health
+// every second, and publishes the live figures.
+void Deployer::WaitTick(RolloutAction& action) {
+  RolloutMachine& m = *rollout_;
+  const bool was_paused = m.state() == RolloutState::kPaused;
+  if (cancel_.load()) {
+    m.Abort("a cancel");
+    action = m.Next();
+    return;
+  }
+  if (ctx_.rollouts) {
+    if (auto c = ctx_.rollouts->Take(app_.name)) {
+      bool abort = c->kind == RolloutCommand::Kind::kAbort;
+      bool done = abort ? m.Abort(c->who) : m.Promote(ctx_.clock.Now(), c->who);
+      if (done) {
+        action = m.Next();
+        return;
+      }
+    }
+  }
+  if (ctx_.clock.Now() >= next_watch_) {
+    next_watch_ = ctx_.clock.Now() + kWatchEvery;
+    for (auto& u : units_) {
+      if (Status s = WatchUnit(u); !s.ok()) {
+        action = m.OnHealthFailed(Tag(u) + s.message());
+        return;
+      }
+    }
+  }
+  PublishRollout(ToString(m.state()), true);
+  ctx_.clock.SleepFor(kTick);
+  action = m.OnTick(ctx_.clock.Now());
+  if (!was_paused && m.state() == RolloutState::kPaused) {
+    Emit(Stage::kRollout, "info", m.StageName() + ": paused: " + m.note());
+    PublishRollout("paused", true);
+    Notify("paused");
+  }
+}
+
+void Deployer::Analyse(RolloutAction& action) {
+  RolloutMachine& m = *rollout_;
+  const std::string name = m.StageName();
+  int seconds = WindowSeconds(m.spec().analysis->interval);
+  SideStats canary = SideOf(gateway::Target::Combined(CanaryTargets(), seconds));
+  SideStats baseline = SideOf(gateway::Target::Combined(previous_->targets, seconds));
+  const bool was_paused = m.state() == RolloutState::kPaused;
+  action = m.OnAnalysis(ctx_.clock.Now(), canary, baseline);
+  const Analysis& a = m.last();
+  Emit(Stage::kRollout, "info",
+       fmt::format("{}: interval {}: {} — canary {}; baseline {}{}", name, m.interval(),
+                   ToString(a.verdict), DescribeSide(canary), DescribeSide(baseline),
+                   a.reason.empty() ? "" : " (" + a.reason + ")"));
+  if (!was_paused && m.state() == RolloutState::kPaused) {
+    Emit(Stage::kRollout, "info", name + ": paused: " + m.note());
+    Notify("paused");
+  }
+}
+
+nlohmann::json Deployer::RolloutJson(const std::string& state) const {
+  const RolloutMachine& m = *rollout_;
+  auto now = ctx_.clock.Now();
+  nlohmann::json stages = nlohmann::json::array();
+  for (std::size_t i = 0; i < m.stages(); ++i) {
+    const auto& spec = m.specs()[i];
+    std::string st = i < m.stage()    ? "done"
+                     : i == m.stage() ? std::string(ToString(m.state()))
+                                      : "pending";
+    nlohmann::json j = {{"nodes", spec.nodes}, {"weight", spec.weight}, {"state", st}};
+    if (i < stage_nodes_.size()) j["node_names"] = stage_nodes_[i];
+    stages.push_back(j);
+  }
+  const auto& spec = m.spec();
+  int seconds = WindowSeconds(spec.analysis ? spec.analysis->interval : milliseconds(10000));
+  nlohmann::json j = {
+      {"app", app_.name},
+      {"deployment_id", d_.id},
+      {"release", release_.number},
+      {"state", state},
+      {"stage", m.stage() + 1},
+      {"stages", stages},
+      {"weight", m.weight()},
+      {"bake_ms", spec.bake.count()},
+      {"max_bake_ms", spec.max_bake.count()},
+      {"baked_ms", m.baked(now).count()},
+      {"interval", m.interval()},
+      {"verdict", ToString(m.last().verdict)},
+      {"reason", m.last().reason},
+      {"failures_in_a_row", m.failures_in_a_row()},
+      {"note", m.note()},
+      {"error", m.error()},
+      {"window_seconds", seconds},
+      {"canary", SideJson(SideOf(gateway::Target::Combined(CanaryTargets(), seconds)))},
+      {"baseline", SideJson(SideOf(gateway::Target::Combined(previous_->targets, seconds)))}};
+  if (m.last().verdict != Verdict::kNone)
+    j["last_interval"] = {{"canary", SideJson(m.last().canary)},
+                          {"baseline", SideJson(m.last().baseline)}};
+  return j;
+}
+
+void Deployer::PublishRollout(const std::string& state, bool running) {
+  if (!ctx_.rollouts || !rollout_) return;
+  ctx_.rollouts->Publish(app_.name, RolloutJson(state), running);
+}
+
+}  // namespace slipway
+
+namespace slipway {
+
+// Notifications are added by the notifier; until then a deployment only records its events.
+void Deployer::Notify(const std::string& event) {
+  (void)event;
+}
+
+}  // namespace slipway

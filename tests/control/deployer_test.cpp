@@ -15,6 +15,7 @@
 
 #include "agent/hub.h"
 #include "agent/in_process.h"
+#include "control/rollout_board.h"
 #include "store/sqlite_store.h"
 #include "support/fake_agent.h"
 #include "support/fake_clock.h"
@@ -59,11 +60,12 @@ class DeployerTest : public ::testing::Test {
     hub_ = std::make_unique<NodeHub>(SystemClock::Instance(), options);
     hub_->Start();
     Connect(local_, {});
-    Connect(web1_, {"web"});
-    Connect(web2_, {"web"});
+    Connect(web1_, {"web", "a"});
+    Connect(web2_, {"web", "b"});
     events_ = std::make_unique<EventLog>(*store_);
     ctx_ = std::make_unique<Context>(Context{*store_, hub_->AgentFor(kLocalNode), router_, clock_,
-                                             *events_, serving_, Paths{dir_.string()}, hub_.get()});
+                                             *events_, serving_, Paths{dir_.string()}, hub_.get(),
+                                             &board_});
     App app;
     app.name = "hello";
     app.repo = "https://git.example.com/hello.git";
@@ -163,6 +165,7 @@ class DeployerTest : public ::testing::Test {
   ServingState serving_;
   std::unique_ptr<Context> ctx_;
   std::atomic<bool> cancel_{false};
+  RolloutBoard board_;
   App app_;
 };
 
@@ -359,6 +362,112 @@ TEST_F(DeployerTest, ACancelDuringTheBuildStopsItAndStartsNothing) {
   EXPECT_EQ(BuildDirsRemoved(web1_), 1);
   EXPECT_EQ(BuildDirsRemoved(web2_), 1);
   EXPECT_FALSE(serving_.Get(app_.id));
+}
+
+// --- phased rollouts ------------------------------------------------------------------------
+
+// Stage a (web-1) at `stage_a`, then b (web-2), the full switch.
+std::string RolloutText(const std::string& stage_a) {
+  return ManifestText() + "rollout:\n  stages:\n    - {nodes: [a], " + stage_a +
+         "}\n    - {nodes: [b]}\n";
+}
+
+bool HasEvent(const std::vector<Event>& events, const std::string& text) {
+  return std::any_of(events.begin(), events.end(),
+                     [&](const Event& e) { return e.text.find(text) != std::string::npos; });
+}
+
+// A first release goes to both stages' nodes at once; the next one runs on web-1 alone, takes
+// 30 % of the route as a canary against the previous instances while it bakes (web-2 still on
+// the previous release), then web-2 follows and the switch moves everything.
+TEST_F(DeployerTest, ARolloutGoesStageByStageWithTheCanaryWeight) {
+  SetManifest(RolloutText("weight: 30, bake: 1s"));
+  auto first = Deploy();
+  ASSERT_EQ(first.status, DeployStatus::kSucceeded) << first.error;
+  ASSERT_EQ(web1_.Started().size(), 1u);
+  ASSERT_EQ(web2_.Started().size(), 1u);
+  int old1 = web1_.Started().front(), old2 = web2_.Started().front();
+
+  std::vector<std::uint32_t> weights;
+  std::set<int> canary_ports;
+  std::size_t web2_started_during_bake = 0;
+  clock_.on_sleep = [&](auto) {
+    for (const auto& r : router_.Snapshot()->routes()) {
+      if (r.app != app_.name || r.sides.size() != 2 || !weights.empty()) continue;
+      weights = {r.sides[0].weight, r.sides[1].weight};
+      for (const auto& t : r.sides[1].targets) canary_ports.insert(t->port());
+      web2_started_during_bake = web2_.Started().size();
+    }
+  };
+  auto d = Deploy();
+  clock_.on_sleep = nullptr;
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  EXPECT_EQ(weights, (std::vector<std::uint32_t>{70, 30}));
+  ASSERT_EQ(web1_.Started().size(), 2u);
+  EXPECT_EQ(canary_ports, std::set<int>{web1_.Started().back()});
+  EXPECT_EQ(web2_started_during_bake, 1u) << "web-2 waits for stage a to pass";
+  int new1 = web1_.Started().back(), new2 = web2_.Started().back();
+  EXPECT_EQ(RoutedPorts(), (std::set<int>{new1, new2}));
+  EXPECT_EQ(Ports(web1_.Stopped()), std::set<int>{old1});
+  EXPECT_EQ(Ports(web2_.Stopped()), std::set<int>{old2});
+  auto release = store_->GetRelease(*d.release_id);
+  EXPECT_EQ(release->nodes, (std::vector<std::string>{"web-1", "web-2"}));
+  auto events = *store_->ListEvents(d.id, 0, 1000);
+  EXPECT_TRUE(HasEvent(events, "stage 1/2 (a): deployed on web-1; canary weight 30%"));
+  EXPECT_TRUE(HasEvent(events, "stage 1/2 (a): promoted (bake passed)"));
+  auto status = board_.Get(app_.name);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->value("state", ""), "succeeded");
+}
+
+// No traffic reaches the canary: every interval is inconclusive, and at max_bake the default
+// policy aborts. The route is the previous instances' again, the canary is stopped, web-2
+// never started the new release, and the deployment is rolled_back.
+TEST_F(DeployerTest, AnInconclusiveBakeAbortsAndPutsEverythingBack) {
+  SetManifest(RolloutText("weight: 30, bake: 2s, analysis: {interval: 1s, min_requests: 5}"));
+  ASSERT_EQ(Deploy().status, DeployStatus::kSucceeded);
+  auto before = RoutedPorts();
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kRolledBack) << d.error;
+  EXPECT_NE(d.error.find("rollout: stage 1/2 (a) aborted: inconclusive after 2.0s (too little "
+                         "traffic: canary 0, baseline 0 requests (min_requests 5)); "
+                         "on_inconclusive: abort"),
+            std::string::npos)
+      << d.error;
+  EXPECT_EQ(RoutedPorts(), before);
+  ASSERT_EQ(web1_.Started().size(), 2u);
+  EXPECT_EQ(Ports(web1_.Stopped()), std::set<int>{web1_.Started().back()});
+  EXPECT_EQ(web2_.Started().size(), 1u);
+  EXPECT_EQ(board_.Get(app_.name)->value("state", ""), "rolled_back");
+  auto events = *store_->ListEvents(d.id, 0, 1000);
+  EXPECT_TRUE(HasEvent(events, "stage 1/2 (a): interval 2: inconclusive"));
+  EXPECT_TRUE(HasEvent(events, "rollout aborted: stage 1/2 (a) aborted"));
+}
+
+// A human's abort from the board ends a bake of an hour at once.
+TEST_F(DeployerTest, AnAbortFromTheBoardEndsTheBakeAtOnce) {
+  SetManifest(RolloutText("weight: 10, bake: 1h"));
+  ASSERT_EQ(Deploy().status, DeployStatus::kSucceeded);
+  auto before = RoutedPorts();
+  EXPECT_EQ(board_.Request(app_.name, {RolloutCommand::Kind::kAbort, "bob"}).code(),
+            Code::kConflict)
+      << "nothing runs yet";
+  bool asked = false;
+  clock_.on_sleep = [&](auto) {
+    auto s = board_.Get(app_.name);
+    if (asked || !s || s->value("state", "") != "baking") return;
+    EXPECT_EQ(board_.Request(app_.name, {RolloutCommand::Kind::kPromote, "al"}).code(), Code::kOk);
+    asked = board_.Request(app_.name, {RolloutCommand::Kind::kAbort, "bob"}).ok();
+  };
+  auto started = clock_.Now();
+  auto d = Deploy();
+  clock_.on_sleep = nullptr;
+  EXPECT_TRUE(asked);
+  EXPECT_EQ(d.status, DeployStatus::kRolledBack) << d.error;
+  EXPECT_NE(d.error.find("stage 1/2 (a) aborted by bob"), std::string::npos) << d.error;
+  EXPECT_LT(clock_.Now() - started, std::chrono::minutes(1));
+  EXPECT_EQ(RoutedPorts(), before);
+  EXPECT_EQ(web2_.Started().size(), 1u);
 }
 
 }  // namespace

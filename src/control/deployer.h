@@ -102,6 +102,8 @@ class Deployer {
   std::vector<std::shared_ptr<gateway::Target>> CanaryTargets() const;
   nlohmann::json RolloutJson(const std::string& state) const;
   void PublishRollout(const std::string& state, bool running);
+  void Paused();
+  void AuditRollout(const std::string& action, const std::string& who, const std::string& text);
   void Notify(const std::string& event);
   Status Switch();
   Status SwitchService();
@@ -138,7 +140,8 @@ class Deployer {
   int service_watch_failures_ = 0;
   std::optional<RolloutMachine> rollout_;  // set when this deployment rolls out in stages
   bool rollout_aborted_ = false;
-  std::size_t from_ = 0;  // ForEachUnit runs on units_[from_..]: a rollout stage's new nodes
+  std::string decided_by_;  // the person whose promote or abort the rollout is carrying out
+  std::size_t from_ = 0;    // ForEachUnit runs on units_[from_..]: a rollout stage's new nodes
   std::vector<std::vector<std::string>> stage_nodes_;  // node names per reached stage
   Clock::time_point next_watch_{};
   bool swarm() const { return manifest_.runtime == "swarm"; }

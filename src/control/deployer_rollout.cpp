@@ -39,6 +39,26 @@ constexpr milliseconds kWatchEvery{1000};
 
 }  // namespace
 
+// Every decision of the rollout is an audit entry as well as an event: who decided (a
+// person's promote or abort, else "system"), the stage and the last interval's figures.
+void Deployer::AuditRollout(const std::string& action, const std::string& who,
+                            const std::string& text) {
+  AuditEvent a;
+  a.actor = who.empty() ? "system" : who;
+  a.action = "rollout." + action;
+  a.target = "deployment/" + std::to_string(d_.id);
+  a.app = app_.name;
+  const Analysis& last = rollout_->last();
+  a.detail_json = nlohmann::json{{"stage", rollout_->stage() + 1},
+                                 {"text", text},
+                                 {"verdict", ToString(last.verdict)},
+                                 {"canary", SideJson(last.canary)},
+                                 {"baseline", SideJson(last.baseline)}}
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (auto s = ctx_.store.AppendAudit(a); !s.ok())
+    spdlog::error("deployment {}: cannot audit {}: {}", d_.id, a.action, s.message());
+}
+
 std::vector<std::shared_ptr<gateway::Target>> Deployer::CanaryTargets() const {
   std::vector<std::shared_ptr<gateway::Target>> out;
   for (const auto& u : units_)
@@ -129,6 +149,7 @@ Status Deployer::RunRollout() {
     RouteTo(ctx_.router, app_.name, previous_->targets);  // weight 0 at once
     rollout_aborted_ = true;
     Emit(Stage::kRollout, "info", "rollout aborted: " + m.error());
+    AuditRollout("aborted", decided_by_, m.error());
     PublishRollout("aborted", true);
     Notify("aborted");
     return {Code::kUnhealthy, m.error()};
@@ -168,8 +189,11 @@ Status Deployer::RolloutStep(RolloutAction& action) {
     default:
       break;
   }
-  if (m.stage() != 0 && m.StageName() != name && action == RolloutAction::kDeployStage)
+  if (m.stage() != 0 && m.StageName() != name && action == RolloutAction::kDeployStage) {
     Emit(Stage::kRollout, "info", name + ": promoted (" + m.note() + ")");
+    AuditRollout("promoted", decided_by_, name + ": " + m.note());
+    decided_by_.clear();
+  }
   return Status::Ok();
 }
 
@@ -188,6 +212,7 @@ void Deployer::WaitTick(RolloutAction& action) {
       bool abort = c->kind == RolloutCommand::Kind::kAbort;
       bool done = abort ? m.Abort(c->who) : m.Promote(ctx_.clock.Now(), c->who);
       if (done) {
+        decided_by_ = c->who;
         action = m.Next();
         return;
       }
@@ -205,11 +230,14 @@ void Deployer::WaitTick(RolloutAction& action) {
   PublishRollout(ToString(m.state()), true);
   ctx_.clock.SleepFor(kTick);
   action = m.OnTick(ctx_.clock.Now());
-  if (!was_paused && m.state() == RolloutState::kPaused) {
-    Emit(Stage::kRollout, "info", m.StageName() + ": paused: " + m.note());
-    PublishRollout("paused", true);
-    Notify("paused");
-  }
+  if (!was_paused && m.state() == RolloutState::kPaused) Paused();
+}
+
+void Deployer::Paused() {
+  Emit(Stage::kRollout, "info", rollout_->StageName() + ": paused: " + rollout_->note());
+  AuditRollout("paused", "", rollout_->StageName() + ": " + rollout_->note());
+  PublishRollout("paused", true);
+  Notify("paused");
 }
 
 void Deployer::Analyse(RolloutAction& action) {
@@ -225,10 +253,7 @@ void Deployer::Analyse(RolloutAction& action) {
        fmt::format("{}: interval {}: {} — canary {}; baseline {}{}", name, m.interval(),
                    ToString(a.verdict), DescribeSide(canary), DescribeSide(baseline),
                    a.reason.empty() ? "" : " (" + a.reason + ")"));
-  if (!was_paused && m.state() == RolloutState::kPaused) {
-    Emit(Stage::kRollout, "info", name + ": paused: " + m.note());
-    Notify("paused");
-  }
+  if (!was_paused && m.state() == RolloutState::kPaused) Paused();
 }
 
 nlohmann::json Deployer::RolloutJson(const std::string& state) const {

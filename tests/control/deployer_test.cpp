@@ -468,6 +468,11 @@ TEST_F(DeployerTest, AnAbortFromTheBoardEndsTheBakeAtOnce) {
   EXPECT_LT(clock_.Now() - started, std::chrono::minutes(1));
   EXPECT_EQ(RoutedPorts(), before);
   EXPECT_EQ(web2_.Started().size(), 1u);
+  auto audit = store_->ListAudit({});
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(std::any_of(audit->begin(), audit->end(), [](const AuditEvent& a) {
+    return a.action == "rollout.aborted" && a.actor == "bob";
+  }));
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ class Bench(tr.RolloutTest):
         pass
 
     def round(self, app, interval_s, rate, n):
+        app = f"{app}r{n}"  # baseline() creates the app
         beta = tr.beta_stage(bake="30s", max_bake="40s",
                              analysis={"interval": f"{interval_s}s", "min_requests": 10})
         good, bad = f"{app}-g{n}", f"{app}-b{n}"
@@ -67,7 +68,6 @@ def main():
         rows = []
         for interval in [int(x) for x in args.intervals.split(",")]:
             app = f"bench{interval}"
-            b.create_app(app)
             results = [r for r in (b.round(app, interval, args.rate, n) for n in range(args.rounds)) if r]
             if not results:
                 print(f"interval {interval}s: no round ended in an abort")

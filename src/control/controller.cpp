@@ -434,6 +434,13 @@ Result<Deployment> Controller::EnqueueLocked(Deployment d, const WebhookDelivery
   queue_.push_back(created->id);
   queued_app_[created->id] = created->app_id;
   if (credentials) fetch_credentials_[created->id] = *credentials;
+  // A newer release ends the app's rollout in progress (rolled back): it would otherwise wait
+  // behind a whole bake, or forever behind a paused one. Nothing happens when none runs.
+  if (ctx_.rollouts && created->type != "restart" && !created->app.empty()) {
+    (void)ctx_.rollouts->Request(created->app,
+                                 {RolloutCommand::Kind::kAbort,
+                                  fmt::format("deployment #{}, which supersedes it", created->id)});
+  }
   cv_.notify_all();
   return created;
 }

@@ -838,6 +838,22 @@ class RolloutTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         self.assertIn(body["state"], ("aborted", "rolled_back"), body)
 
+    def test_4e_a_newer_push_ends_the_rollout_in_progress(self):
+        app = "superseded"
+        beta = beta_stage(bake="60s", max_bake="60s", analysis=False)
+        v1, v2, v3 = f"{app}-v1", f"{app}-v2", f"{app}-v3"
+        self.baseline(app, v1, rollout_manifest(app, beta=beta))
+        d2 = self.start_deploy(app, v2, rollout_manifest(app, beta=beta))
+        self.wait_rollout(app, "baking", timeout=90)
+        d3 = self.start_deploy(app, v3, rollout_manifest(app, beta=beta_stage(bake="1s", analysis=False)))
+        d2 = self.wait_deployment(d2["id"], timeout=60)
+        self.assertEqual(d2["status"], "rolled_back", d2)
+        self.assertIn(f"aborted by deployment #{d3['id']}, which supersedes it", d2["error"])
+        d3 = self.wait_deployment(d3["id"], timeout=120)
+        self.assertEqual(d3["status"], "succeeded", d3)
+        self.assert_serving_everywhere(app, v3)
+        self.wait_only_version_running(app, v3)
+
     # ---- 5. the control plane dies mid-bake --------------------------------------------------
 
     def test_5_control_plane_killed_during_the_bake(self):

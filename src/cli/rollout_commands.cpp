@@ -12,39 +12,62 @@ namespace {
 
 using json = nlohmann::json;
 
+// Fields read leniently: a record from before a restart has no live figures (null stage,
+// no weight), and a status must print whatever the server left out.
+long long Int(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<long long>() : 0;
+}
+double Num(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 std::string SideLine(const json& s) {
-  return fmt::format("{:.1f}% errors ({} of {}), p95 {:.1f} ms", s.value("error_rate", 0.0) * 100,
-                     s.value("errors", 0), s.value("requests", 0), s.value("p95_ms", 0.0));
+  return fmt::format("{:.1f}% errors ({} of {}), p95 {:.1f} ms", Num(s, "error_rate") * 100,
+                     Int(s, "errors"), Int(s, "requests"), Num(s, "p95_ms"));
+}
+
+void PrintStages(const json& stages) {
+  int i = 0;
+  for (const auto& s : stages) {
+    if (!s.is_object()) continue;
+    std::string labels;
+    for (const auto& l : s.value("nodes", json::array()))
+      if (l.is_string()) labels += (labels.empty() ? "" : ",") + l.get<std::string>();
+    std::string state = Str(s, "state");
+    std::cout << fmt::format("  stage {} [{}] {}%{}\n", ++i, labels, Int(s, "weight"),
+                             state.empty() ? "" : ": " + state);
+  }
 }
 
 void PrintRollout(const json& r) {
   const json stages = r.value("stages", json::array());
-  std::cout << fmt::format(
-      "{}: rollout of release {} (deployment #{}): {}, stage {}/{}, canary "
-      "weight {}%",
-      r.value("app", "?"), r.value("release", 0), r.value("deployment_id", 0),
-      r.value("state", "?"), r.value("stage", 0), stages.size(), r.value("weight", 0));
-  if (r.value("bake_ms", 0) > 0)
-    std::cout << fmt::format(", baked {:.1f}s of {:.1f}s", r.value("baked_ms", 0) / 1000.0,
-                             r.value("bake_ms", 0) / 1000.0);
+  std::cout << fmt::format("{}: rollout (deployment #{}): {}", Str(r, "app"),
+                           Int(r, "deployment_id"), Str(r, "state"));
+  if (Int(r, "stage") > 0)
+    std::cout << fmt::format(", release {}, stage {}/{}, canary weight {}%", Int(r, "release"),
+                             Int(r, "stage"), stages.size(), Int(r, "weight"));
+  if (Int(r, "bake_ms") > 0)
+    std::cout << fmt::format(", baked {:.1f}s of {:.1f}s", Int(r, "baked_ms") / 1000.0,
+                             Int(r, "bake_ms") / 1000.0);
   std::cout << "\n";
-  int i = 0;
-  for (const auto& s : stages) {
-    std::string labels;
-    for (const auto& l : s.value("nodes", json::array()))
-      labels += (labels.empty() ? "" : ",") + l.get<std::string>();
-    std::cout << fmt::format("  stage {} [{}] {}%: {}\n", ++i, labels, s.value("weight", 0),
-                             s.value("state", "?"));
+  PrintStages(stages);
+  if (r.contains("canary") && r["canary"].is_object()) {
+    std::cout << fmt::format("  canary:   {}  (last {}s)\n", SideLine(r["canary"]),
+                             Int(r, "window_seconds"));
+    if (r.contains("baseline") && r["baseline"].is_object())
+      std::cout << fmt::format("  baseline: {}\n", SideLine(r["baseline"]));
   }
-  std::cout << fmt::format("  canary:   {}  (last {}s)\n", SideLine(r.value("canary", json{})),
-                           r.value("window_seconds", 0));
-  std::cout << fmt::format("  baseline: {}\n", SideLine(r.value("baseline", json{})));
-  if (r.value("interval", 0) > 0)
-    std::cout << fmt::format(
-        "  interval {}: {}{}\n", r.value("interval", 0), r.value("verdict", "?"),
-        r.value("reason", "").empty() ? "" : " (" + r.value("reason", "") + ")");
-  if (!r.value("note", "").empty()) std::cout << "  " << r.value("note", "") << "\n";
-  if (!r.value("error", "").empty()) std::cout << "  " << r.value("error", "") << "\n";
+  if (Int(r, "interval") > 0)
+    std::cout << fmt::format("  interval {}: {}{}\n", Int(r, "interval"), Str(r, "verdict"),
+                             Str(r, "reason").empty() ? "" : " (" + Str(r, "reason") + ")");
+  for (const char* key : {"note", "error"})
+    if (!Str(r, key).empty()) std::cout << "  " << Str(r, key) << "\n";
 }
 
 // App names are URL-safe; anything else would change the path the call goes to.
@@ -79,8 +102,8 @@ void AddRolloutCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
       if (!SafeName(*name, exit_code)) return;
       RunCall(g, exit_code, "POST", "/api/v1/apps/" + *name + "/rollout/" + v, json::object(),
               [v](const json& r) {
-                std::cout << fmt::format("{}: {} asked (stage {}, {})\n", r.value("app", "?"), v,
-                                         r.value("stage", 0), r.value("state", "?"));
+                std::cout << fmt::format("{}: {} accepted (stage {}, {} when asked)\n",
+                                         Str(r, "app"), v, Int(r, "stage"), Str(r, "state"));
               });
     });
   }

@@ -105,8 +105,10 @@ Result<App> Controller::CreateApp(App app, const Actor& actor) {
 }
 
 void Controller::Audit(const Actor& actor, const std::string& action, const std::string& target,
-                       const std::string& app, const std::string& detail_json) {
+                       const std::string& app, const std::string& detail_json,
+                       const std::string& outcome) {
   AuditEvent e;
+  e.outcome = outcome;
   e.actor = actor.name;
   e.action = action;
   e.target = target;
@@ -655,11 +657,16 @@ Result<nlohmann::json> Controller::RolloutDecision(const std::string& app,
   Status s = ctx_.rollouts->Request(app, RolloutCommand{kind, actor.name});
   auto status = ctx_.rollouts->Get(app);
   nlohmann::json detail = {{"deployment_id", status ? status->value("deployment_id", 0) : 0},
-                           {"stage", status ? status->value("stage", 0) : 0}};
+                           {"stage", status ? status->value("stage", nlohmann::json()) : nullptr}};
   if (!s.ok()) detail["refused"] = s.message();
-  Audit(actor, abort ? "rollout.abort" : "rollout.promote", "app/" + app, app, detail.dump());
+  Audit(actor, abort ? "rollout.abort" : "rollout.promote", "app/" + app, app, detail.dump(),
+        s.ok() ? "ok" : "refused");
   if (!s.ok()) return s;
-  return *status;
+  // What was asked and that it was taken; the rollout carries it out at its next step.
+  nlohmann::json out = *status;
+  out["requested"] = abort ? "abort" : "promote";
+  out["accepted"] = true;
+  return out;
 }
 
 }  // namespace slipway

@@ -110,7 +110,8 @@ class Controller {
   Result<int> CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor);
   void RestartCrashed(std::int64_t app_id);
   void Audit(const Actor& actor, const std::string& action, const std::string& target,
-             const std::string& app, const std::string& detail_json = "{}");
+             const std::string& app, const std::string& detail_json = "{}",
+             const std::string& outcome = "ok");
   static Deployment OfRetainedRelease(const App& app, const Release& release,
                                       const std::string& type);
   void WorkerLoop();

@@ -291,8 +291,7 @@ Deployment Deployer::Run() {
   }
   if (machine_.status() == DeployStatus::kSucceeded) PruneReleases();
   RemoveBuildDirs();
-  if (rollout_)
-    PublishRollout(rollout_aborted_ ? "rolled_back" : ToString(machine_.status()), false);
+  if (rollout_) PublishRollout(ToString(machine_.status()), false);
   double seconds = std::chrono::duration<double>(ctx_.clock.Now() - started).count();
   // The last event goes first, the terminal status after it: a reader that sees the status
   // terminal and then reads the events is sure to get every event.

@@ -103,6 +103,9 @@ class Deployer {
   nlohmann::json RolloutJson(const std::string& state) const;
   void PublishRollout(const std::string& state, bool running);
   void Paused();
+  void DrainCanaries();
+  bool TakeCommand(RolloutAction& action);
+  Status WatchCanaries();
   void AuditRollout(const std::string& action, const std::string& who, const std::string& text);
   void Notify(const std::string& event);
   Status Switch();

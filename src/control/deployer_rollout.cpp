@@ -147,6 +147,7 @@ Status Deployer::RunRollout() {
   }
   if (action == RolloutAction::kAbort) {
     RouteTo(ctx_.router, app_.name, previous_->targets);  // weight 0 at once
+    DrainCanaries();
     rollout_aborted_ = true;
     Emit(Stage::kRollout, "info", "rollout aborted: " + m.error());
     AuditRollout("aborted", decided_by_, m.error());
@@ -156,8 +157,34 @@ Status Deployer::RunRollout() {
   }
   Emit(Stage::kRollout, "info",
        fmt::format("every stage passed; switching all traffic to release {}", release_.number));
-  PublishRollout("switching", true);
   return Status::Ok();
+}
+
+// Requests the canaries are still answering finish before they are stopped (at most
+// deploy.drain_timeout): the route went back already, so nothing new reaches them.
+void Deployer::DrainCanaries() {
+  auto canaries = CanaryTargets();
+  auto inflight = [&canaries] {
+    std::int64_t n = 0;
+    for (const auto& t : canaries) n += t->inflight();
+    return n;
+  };
+  auto deadline = ctx_.clock.Now() + manifest_.drain_timeout;
+  while (inflight() > 0 && ctx_.clock.Now() < deadline) ctx_.clock.SleepFor(milliseconds(10));
+}
+
+// A person's promote or abort left on the board, if any: carried out, and the next action
+// left in `action`. False when there was none (or it no longer applies).
+bool Deployer::TakeCommand(RolloutAction& action) {
+  if (!ctx_.rollouts) return false;
+  auto c = ctx_.rollouts->Take(app_.name);
+  if (!c) return false;
+  RolloutMachine& m = *rollout_;
+  bool abort = c->kind == RolloutCommand::Kind::kAbort;
+  if (!(abort ? m.Abort(c->who) : m.Promote(ctx_.clock.Now(), c->who))) return false;
+  decided_by_ = c->who;
+  action = m.Next();
+  return true;
 }
 
 // One action of the machine; the next one is left in `action`.
@@ -168,7 +195,15 @@ Status Deployer::RolloutStep(RolloutAction& action) {
     case RolloutAction::kDeployStage: {
       PublishRollout("deploying", true);
       Status s = DeployRolloutStage();
-      action = s.ok() ? m.OnDeployed(ctx_.clock.Now()) : m.OnStageFailed(s.message());
+      if (!s.ok()) {
+        action = m.OnStageFailed(s.message());
+        break;
+      }
+      // An abort asked while the stage deployed is carried out now. Before the last stage
+      // counts as deployed, the board says "switching" (it takes no abort from then on) and
+      // an abort that came in before that is still honoured.
+      if (m.stage() + 1 == m.stages()) PublishRollout("switching", true);
+      if (!TakeCommand(action)) action = m.OnDeployed(ctx_.clock.Now());
       break;
     }
     case RolloutAction::kSetWeight:
@@ -207,30 +242,31 @@ void Deployer::WaitTick(RolloutAction& action) {
     action = m.Next();
     return;
   }
-  if (ctx_.rollouts) {
-    if (auto c = ctx_.rollouts->Take(app_.name)) {
-      bool abort = c->kind == RolloutCommand::Kind::kAbort;
-      bool done = abort ? m.Abort(c->who) : m.Promote(ctx_.clock.Now(), c->who);
-      if (done) {
-        decided_by_ = c->who;
-        action = m.Next();
-        return;
-      }
-    }
-  }
+  if (TakeCommand(action)) return;
   if (ctx_.clock.Now() >= next_watch_) {
     next_watch_ = ctx_.clock.Now() + kWatchEvery;
-    for (auto& u : units_) {
-      if (Status s = WatchUnit(u); !s.ok()) {
-        action = m.OnHealthFailed(Tag(u) + s.message());
-        return;
-      }
+    if (Status s = WatchCanaries(); !s.ok()) {
+      action = m.OnHealthFailed(s.message());
+      return;
     }
   }
   PublishRollout(ToString(m.state()), true);
   ctx_.clock.SleepFor(kTick);
   action = m.OnTick(ctx_.clock.Now());
   if (!was_paused && m.state() == RolloutState::kPaused) Paused();
+}
+
+// The canaries' health, once a second. A canary's node that stays unreachable for three
+// checks is lost (asking it would wait for the node lease, with the canary still routed).
+Status Deployer::WatchCanaries() {
+  for (auto& u : units_) {
+    if (!ctx_.Reachable(u.node)) {
+      if (++u.watch_failures >= 3) return {Code::kUnavailable, "node " + u.node + " lost"};
+      continue;
+    }
+    if (Status s = WatchUnit(u); !s.ok()) return Status(s.code(), Tag(u) + s.message());
+  }
+  return Status::Ok();
 }
 
 void Deployer::Paused() {

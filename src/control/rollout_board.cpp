@@ -24,10 +24,21 @@ Status RolloutBoard::Request(const std::string& app, RolloutCommand command) {
     return Conflict("no rollout in progress for " + app);
   Entry& e = it->second;
   const std::string state = e.status.value("state", "");
-  if (command.kind == RolloutCommand::Kind::kPromote && state != "baking" && state != "paused")
+  const bool abort = command.kind == RolloutCommand::Kind::kAbort;
+  // Once every stage passed, the switch is under way: an abort would be accepted and never
+  // carried out. A rollback is the way back then.
+  if (state == "switching" || state == "aborted")
+    return Conflict("the rollout of " + app + " is " + state +
+                    (state == "switching" ? ": every stage passed; use slipway rollback" : ""));
+  if (abort) {
+    e.pending = std::move(command);  // replaces a promote; a second abort changes nothing
+    return Status::Ok();
+  }
+  if (e.pending && e.pending->kind == RolloutCommand::Kind::kAbort)
+    return Conflict("an abort of the rollout of " + app + " is already under way");
+  if (state != "baking" && state != "paused")
     return Conflict("the rollout of " + app + " is " + state +
                     ": only a baking or paused stage can be promoted");
-  if (e.pending && e.pending->kind == RolloutCommand::Kind::kAbort) return Status::Ok();
   e.pending = std::move(command);
   return Status::Ok();
 }

@@ -26,7 +26,8 @@ class RolloutBoard {
   void Publish(const std::string& app, nlohmann::json status, bool running);
   std::optional<nlohmann::json> Get(const std::string& app) const;
   // Leaves a command for the app's running rollout. kConflict (nothing left) when no rollout
-  // runs, or for promote unless it is baking or paused.
+  // runs, once it is switching (every stage passed) or aborted, and for a promote unless it
+  // is baking or paused, or while an abort is pending. An abort replaces a pending promote.
   Status Request(const std::string& app, RolloutCommand command);
   // The oldest command left for the app, taken by the Deployer.
   std::optional<RolloutCommand> Take(const std::string& app);

@@ -881,6 +881,10 @@ class RolloutTest(unittest.TestCase):
         status, body = self.api("GET", f"/api/v1/apps/{app}/rollout")
         self.assertEqual(status, 200, body)
         self.assertIn(body["state"], ("rolled_back", "aborted", "succeeded"), body)
+        # The record reads in words too (no live figures after a restart).
+        out = self.cli("rollout", "status", app)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(body["state"], out.stdout)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ EXPECTED_ROUTES = {
     ("GET", "/api/v1/deployments/{id}/events"): "view_logs",
     ("GET", "/api/v1/deployments/{id}/stream"): "view_logs",
     ("POST", "/api/v1/deployments/{id}/cancel"): "deploy",
+    ("GET", "/api/v1/deployments/{id}/notifications"): "read",
     ("POST", "/api/v1/auth/login"): "none",
     ("POST", "/api/v1/auth/logout"): "read",
     ("GET", "/api/v1/auth/whoami"): "read",

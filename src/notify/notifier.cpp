@@ -204,13 +204,15 @@ void Notifier::Record(Delivery& d, const std::string& status) {
 void Notifier::Worker() {
   for (;;) {
     try {
-      if (!RunOnce()) return;
+      while (RunOnce()) {
+      }
+      return;
     } catch (const std::exception& e) {
       spdlog::error("notifications: worker: unexpected exception: {}", e.what());
     } catch (...) {
       spdlog::error("notifications: worker: unexpected non-standard exception");
     }
-    // Only after a throw. Nothing below throws short of memory exhaustion.
+    // Here only after a throw. Nothing below throws short of memory exhaustion.
     std::unique_ptr<Delivery> failed;
     {
       std::lock_guard lock(mu_);

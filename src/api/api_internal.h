@@ -96,6 +96,8 @@ class Api {
   // the nodes' repositories and their branches (api_repos.cpp)
   HttpResponse ListRepos(Call& c);
   HttpResponse ListRepoBranches(Call& c);
+  // a deployment's notification deliveries (api_notify.cpp)
+  HttpResponse ListNotifications(Call& c);
 
  private:
   HttpResponse Dispatch(HttpRequest& req, std::string& route);

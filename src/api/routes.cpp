@@ -29,6 +29,7 @@ const std::vector<Route>& Routes() {
       {"GET", "/api/v1/deployments/{id}/events", P::kViewLogs, &Api::Events},
       {"GET", "/api/v1/deployments/{id}/stream", P::kViewLogs, &Api::Stream},
       {"POST", "/api/v1/deployments/{id}/cancel", P::kDeploy, &Api::CancelDeployment},
+      {"GET", "/api/v1/deployments/{id}/notifications", P::kRead, &Api::ListNotifications},
       {"POST", "/api/v1/auth/login", std::nullopt, &Api::Login},
       {"POST", "/api/v1/auth/logout", P::kRead, &Api::Logout},
       {"GET", "/api/v1/auth/whoami", P::kRead, &Api::WhoAmI},

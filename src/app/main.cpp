@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
                   "How long work on a silent node lives before it fails (60s)");
   srv->add_option("--repos", server.repos,
                   "repos.yaml: repository names on the server's own node (slipway repos)");
+  srv->add_option("--notify", server.notify,
+                  "YAML file of notification targets told of every app's deployments");
   srv->callback([&] { run_server = true; });
 
   slipway::GatewayOptions gateway;

@@ -24,6 +24,8 @@
 #include "manifest/manifest.h"
 #include "manifest/repos_file.h"
 #include "net/http_server.h"
+#include "notify/notifier.h"
+#include "notify/notify_file.h"
 #include "obs/log.h"
 #include "store/sqlite_store.h"
 
@@ -116,6 +118,12 @@ int RunServer(const ServerOptions& options) {
   }
   auto repos = LoadRepos(options.repos);
   if (!repos.ok()) return StartupError(repos.status().message());
+  std::vector<NotifyTarget> notify_targets;
+  if (!options.notify.empty()) {
+    auto loaded = LoadNotifyFile(options.notify);
+    if (!loaded.ok()) return StartupError(loaded.status().message());
+    notify_targets = std::move(*loaded);
+  }
 
   umask(077);  // every file the server writes (database, key, token, logs) is private
   auto paths = PrepareDataDir(options.data_dir);
@@ -134,6 +142,10 @@ int RunServer(const ServerOptions& options) {
   auto& clock = SystemClock::Instance();
   auto store = OpenSqliteStore(paths->db(), clock, &*box);
   if (!store.ok()) return StartupError(store.status().message());
+  // Deployments tell it their outcome; it delivers in the background, until shutdown.
+  Notifier notifier(clock, **store);
+  notifier.AddServerTargets(std::move(notify_targets));
+  notifier.Start();
   auto term = (*store)->NextTerm();
   if (!term.ok())
     return StartupError("cannot raise the control plane's term: " + term.status().message());
@@ -163,6 +175,7 @@ int RunServer(const ServerOptions& options) {
   ServingState serving;
   RolloutBoard rollouts;
   Context ctx{**store, agent, router, clock, events, serving, *paths, &hub, &rollouts};
+  ctx.notifier = &notifier;
 
   AuthOptions auth_options;
   auth_options.login_repo = options.login_repo;
@@ -229,6 +242,7 @@ int RunServer(const ServerOptions& options) {
   if (*metrics) (*metrics)->Stop();
   (*http)->Stop();
   controller.Stop();
+  notifier.Stop();  // after the deployments, which may still send
   (*proxy)->Stop();
   local.reset();
   hub.Stop();

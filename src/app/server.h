@@ -23,7 +23,8 @@ struct ServerOptions {
   // How long an op on a silent node lives before it fails "node <name> lost" (heartbeats
   // every lease/8, at most 5 s; a link silent for 3 heartbeats is closed).
   std::string node_lease = "60s";
-  std::string repos;  // repos.yaml of the server's own node ("" = none)
+  std::string repos;   // repos.yaml of the server's own node ("" = none)
+  std::string notify;  // notification targets for every app (notify/notify_file.h; "" = none)
 };
 
 // Wires store, agent, gateway, controller and API, recovers from the previous run, and

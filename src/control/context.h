@@ -16,6 +16,8 @@
 
 namespace slipway {
 
+class Notifier;  // notify/notifier.h
+
 struct Paths {
   std::string data;  // absolute
   std::string cache(const std::string& app) const { return data + "/cache/" + app + ".git"; }
@@ -104,6 +106,10 @@ struct Context {
     auto v = hub->Get(node);
     return v && v->connected;
   }
+
+  // Tells deployment outcomes to the apps' and the server's notification targets; never
+  // blocks. Null when there is none (unit tests).
+  Notifier* notifier = nullptr;
 };
 
 }  // namespace slipway

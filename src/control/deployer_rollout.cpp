@@ -11,6 +11,7 @@
 #include "control/deployer_util.h"
 #include "control/instances.h"
 #include "control/rollout_board.h"
+#include "notify/notifier.h"
 
 namespace slipway {
 using std::chrono::milliseconds;
@@ -338,13 +339,40 @@ void Deployer::PublishRollout(const std::string& state, bool running) {
   ctx_.rollouts->Publish(app_.name, RolloutJson(state), running);
 }
 
-}  // namespace slipway
-
-namespace slipway {
-
-// Notifications are added by the notifier; until then a deployment only records its events.
+// The app's notify: targets (the server's own are added by the notifier). Never blocks: the
+// notifier records and queues each delivery.
 void Deployer::Notify(const std::string& event) {
-  (void)event;
+  if (!ctx_.notifier || !IsNotifyEvent(event)) return;
+  std::vector<NotifyTarget> targets;
+  for (const auto& t : manifest_.notify) {
+    NotifyTarget n;
+    n.kind = t.kind;
+    n.url = t.url;
+    n.secret = t.secret;
+    n.events = t.events;
+    targets.push_back(std::move(n));
+  }
+  Notification n;
+  n.event = event;
+  n.app = app_.name;
+  n.deployment_id = d_.id;
+  n.release = release_.number;
+  n.commit = d_.commit;
+  n.status = ToString(machine_.status());
+  n.error = machine_.error().empty() && rollout_ ? rollout_->error() : machine_.error();
+  n.stage = ToString(machine_.stage());
+  if (rollout_ && rollout_->last().verdict != Verdict::kNone) {
+    const Analysis& a = rollout_->last();
+    n.analysis = {{"stage", rollout_->stage() + 1},
+                  {"stage_name", rollout_->StageName()},
+                  {"interval", rollout_->interval()},
+                  {"verdict", ToString(a.verdict)},
+                  {"reason", a.reason},
+                  {"canary", SideJson(a.canary)},
+                  {"baseline", SideJson(a.baseline)}};
+  }
+  n.time_ms = ctx_.clock.WallMillis();
+  ctx_.notifier->Send(targets, n);
 }
 
 }  // namespace slipway

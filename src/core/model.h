@@ -187,4 +187,21 @@ struct NodeRecord {
 std::string JoinNodes(const std::vector<std::string>& nodes);
 std::vector<std::string> SplitNodes(const std::string& text);
 
+// One delivery of a deployment notification to one target (notify/notifier.h), as recorded
+// after each change. Never holds a URL, a URL's path or a secret: `target` is the shown form
+// ("slack hooks.slack.com") and `last_error` a short reason ("connect: Connection refused",
+// "HTTP 500").
+struct NotificationRecord {
+  std::int64_t id = 0;
+  std::int64_t deployment_id = 0;
+  std::string app;
+  std::string event;               // started | succeeded | failed | rolled_back | aborted | paused
+  std::string target;              // kind and host
+  std::string status = "pending";  // pending | retrying | delivered | failed | dropped
+  int attempts = 0;
+  int http_status = 0;  // of the last attempt; 0 when it got no response
+  std::string last_error;
+  long long created_ms = 0, updated_ms = 0;
+};
+
 }  // namespace slipway

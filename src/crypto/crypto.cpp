@@ -1,7 +1,10 @@
 #include "crypto/crypto.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sodium.h>
 
+#include <limits>
 #include <mutex>
 
 namespace slipway::crypto {
@@ -29,6 +32,32 @@ std::string Sha256Hex(std::string_view data) {
   char hex[crypto_hash_sha256_BYTES * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
   return hex;
+}
+
+std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  // OpenSSL takes the key length as an int. A key longer than the block is hashed first
+  // (RFC 2104), so hashing one too long for an int here gives the same result.
+  std::string long_key;
+  if (key.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    unsigned char k[crypto_hash_sha256_BYTES];
+    Init();
+    crypto_hash_sha256(k, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+    long_key.assign(reinterpret_cast<const char*>(k), sizeof k);
+    key = long_key;
+  }
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &len))
+    return "";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
 }
 
 Result<std::string> HashPassword(std::string_view password) {

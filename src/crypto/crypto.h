@@ -20,6 +20,10 @@ std::string RandomBytes(std::size_t bytes);
 // and lets a lookup go by hash.
 std::string Sha256Hex(std::string_view data);
 
+// Lower-case hex HMAC-SHA256(key, data) (RFC 2104; OpenSSL). Any key length; "" on the
+// impossible failure of the library, which never compares equal to a real signature.
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+
 // Argon2id (libsodium's interactive limits) in its self-describing string form.
 // kInternal when memory cannot be had.
 Result<std::string> HashPassword(std::string_view password);

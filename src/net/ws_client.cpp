@@ -1,7 +1,6 @@
 #include "net/ws_client.h"
 
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -32,6 +31,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "net/client_common.h"
 #include "net/ws_common.h"
 
 namespace slipway::net {
@@ -63,59 +63,16 @@ constexpr std::size_t kReadPiece = 64 << 10;
 // ---------------------------------------------------------------------------------------------
 // URLs
 
-struct WsUrl {
-  bool tls = false;
-  std::string host;  // without the brackets of an IPv6 literal
-  int port = 0;
-  std::string target = "/";
-
-  bool default_port() const { return port == (tls ? 443 : 80); }
-  std::string BracketedHost() const {
-    return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  }
-  // "host:port", for messages.
-  std::string Authority() const { return BracketedHost() + ":" + std::to_string(port); }
-  // The Host header: the port only when it is not the scheme's.
-  std::string HostHeader() const { return default_port() ? BracketedHost() : Authority(); }
-};
+using WsUrl = client::UrlTarget;
 
 Status BadUrl(const std::string& url, const std::string& why) {
   return Invalid("bad WebSocket URL '" + url + "': " + why);
 }
 
-// "host", "host:port", "[v6]" or "[v6]:port" → url.host and url.port.
-Status ParseAuthority(const std::string& url, std::string_view authority, WsUrl& out) {
-  std::string_view host = authority;
-  std::string_view port;
-  if (authority.starts_with('[')) {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return BadUrl(url, "unterminated [");
-    host = authority.substr(1, close - 1);
-    auto after = authority.substr(close + 1);
-    if (!after.empty() && after[0] != ':') return BadUrl(url, "junk after ]");
-    if (!after.empty()) port = after.substr(1);
-  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty()) return BadUrl(url, "no host");
-  out.host = std::string(host);
-  out.port = out.tls ? 443 : 80;
-  if (port.empty()) return Status::Ok();
-  bool digits = port.size() <= 5 &&
-                std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-  int value = digits ? std::stoi(std::string(port)) : 0;
-  if (value < 1 || value > 65535) return BadUrl(url, "bad port '" + std::string(port) + "'");
-  out.port = value;
-  return Status::Ok();
-}
-
 Result<WsUrl> ParseWsUrl(const std::string& url) {
   WsUrl out;
   std::string_view rest(url);
-  if (std::any_of(rest.begin(), rest.end(),
-                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
-    return BadUrl(url, "spaces or control characters");
+  if (client::HasSpaceOrControl(rest)) return BadUrl(url, "spaces or control characters");
   if (rest.starts_with("ws://")) {
     rest.remove_prefix(5);
   } else if (rest.starts_with("wss://")) {
@@ -124,13 +81,7 @@ Result<WsUrl> ParseWsUrl(const std::string& url) {
   } else {
     return BadUrl(url, "the scheme must be ws:// or wss://");
   }
-  auto end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  if (authority.find('@') != std::string_view::npos) return BadUrl(url, "user info not allowed");
-  if (Status s = ParseAuthority(url, authority, out); !s.ok()) return s;
-  std::string_view target = end == std::string_view::npos ? "" : rest.substr(end);
-  target = target.substr(0, target.find('#'));
-  out.target = target.starts_with('/') ? std::string(target) : "/" + std::string(target);
+  if (Status s = client::ParseAfterScheme(rest, out); !s.ok()) return BadUrl(url, s.message());
   return out;
 }
 
@@ -291,49 +242,6 @@ class Mailbox {
 };
 
 // ---------------------------------------------------------------------------------------------
-// TLS
-
-// Verification of the peer's certificate for `host` (a name or an IP address), and SNI for a
-// name.
-Status ConfigureTls(SSL* ssl, const std::string& host) {
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  bool ok = true;
-  if (ec) {
-    ok = SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 && SSL_set1_host(ssl, host.c_str()) == 1;
-  } else {
-    ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
-  }
-  SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
-  return ok ? Status::Ok() : Unavailable("cannot set up TLS verification for '" + host + "'");
-}
-
-// The handshake error, with OpenSSL's reason for refusing the certificate when it did.
-std::string TlsFailure(const beast::error_code& ec, SSL* ssl) {
-  std::string what = ec.message();
-  long verify = SSL_get_verify_result(ssl);
-  if (verify != X509_V_OK) what += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-  return what;
-}
-
-Result<std::unique_ptr<ssl::context>> MakeTlsContext(const std::string& ca_file) {
-  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  boost::system::error_code ec;
-  if (ca_file.empty()) {
-    ctx->set_default_verify_paths(ec);
-  } else {
-    ctx->load_verify_file(ca_file, ec);
-  }
-  if (ec) {
-    std::string from = ca_file.empty() ? "the system's default paths" : "'" + ca_file + "'";
-    return Unavailable("cannot load CA certificates from " + from + ": " + ec.message());
-  }
-  ctx->set_verify_mode(ssl::verify_peer);
-  return ctx;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The connection on the I/O thread
 
 // The "detail" of an API error body, or "".
@@ -454,11 +362,11 @@ class LinkOver final : public Link {
 
   asio::awaitable<Status> TlsHandshake() {
     auto& tls = ws_.next_layer();
-    if (Status s = ConfigureTls(tls.native_handle(), url_.host); !s.ok()) co_return s;
+    if (Status s = client::ConfigureTls(tls.native_handle(), url_.host); !s.ok()) co_return s;
     auto [ec] = co_await tls.async_handshake(ssl::stream_base::client, kTuple);
     if (!ec) co_return Status::Ok();
     co_return Unavailable("TLS handshake with " + url_.Authority() +
-                          " failed: " + TlsFailure(ec, tls.native_handle()));
+                          " failed: " + client::TlsFailure(ec, tls.native_handle()));
   }
 
   asio::awaitable<Status> Upgrade(SteadyClock::time_point deadline) {
@@ -715,7 +623,7 @@ class WsClientImpl final : public WsClient {
       link_ = std::make_unique<LinkOver<PlainWs>>(box_, options_, url_, ioc_);
       return Status::Ok();
     }
-    auto ctx = MakeTlsContext(options_.ca_file);
+    auto ctx = client::MakeTlsContext(options_.ca_file);
     if (!ctx.ok()) return ctx.status();
     tls_ = std::move(ctx).value();
     link_ = std::make_unique<LinkOver<TlsWs>>(box_, options_, url_, ioc_, *tls_);

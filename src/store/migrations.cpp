@@ -158,6 +158,22 @@ INSERT INTO control_state (key, value) VALUES ('term', 0);
 ALTER TABLE instances ADD COLUMN node TEXT NOT NULL DEFAULT 'local';
 ALTER TABLE releases ADD COLUMN node TEXT NOT NULL DEFAULT 'local';
 )sql"},
+      {8, R"sql(
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  deployment_id INTEGER NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  app TEXT NOT NULL,
+  event TEXT NOT NULL,
+  target TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  http_status INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+CREATE INDEX notifications_deployment ON notifications(deployment_id, id);
+)sql"},
   };
   return kMigrations;
 }

@@ -9,6 +9,7 @@
 #include "store/migrations.h"
 #include "store/sqlite_auth.h"
 #include "store/sqlite_nodes.h"
+#include "store/sqlite_notify.h"
 #include "store/sqlite_stmt.h"
 
 namespace slipway {
@@ -617,6 +618,25 @@ class SqliteStore final : public Store {
   Result<std::uint64_t> CurrentTerm() override {
     std::lock_guard lock(mu_);
     return sqlite::CurrentTerm(db_);
+  }
+
+  Result<NotificationRecord> CreateNotification(NotificationRecord n) override {
+    std::lock_guard lock(mu_);
+    long long now = clock_.WallMillis();
+    if (n.created_ms == 0) n.created_ms = now;
+    if (n.updated_ms == 0) n.updated_ms = now;
+    return sqlite::CreateNotification(db_, std::move(n));
+  }
+  Status UpdateNotification(const NotificationRecord& n) override {
+    std::lock_guard lock(mu_);
+    NotificationRecord row = n;
+    if (row.updated_ms == 0) row.updated_ms = clock_.WallMillis();
+    return sqlite::UpdateNotification(db_, row);
+  }
+  Result<std::vector<NotificationRecord>> ListNotifications(std::int64_t deployment_id,
+                                                            int limit) override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListNotifications(db_, deployment_id, limit);
   }
 
   // Seals every app secret and repository URL still stored in the clear (written before

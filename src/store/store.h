@@ -123,6 +123,16 @@ class Store {
   // agents can refuse a deposed control plane.
   virtual Result<std::uint64_t> NextTerm() = 0;
   virtual Result<std::uint64_t> CurrentTerm() = 0;  // 0 before the first NextTerm
+
+  // Deployment notifications, one record per delivery to one target. CreateNotification
+  // assigns the id (and takes zero times as now); kNotFound when the deployment does not
+  // exist. UpdateNotification writes status, attempts, http_status, last_error and
+  // updated_ms (zero = now); kNotFound when the record is gone (its deployment's app was
+  // deleted). ListNotifications: oldest first, at most `limit` (1..1000).
+  virtual Result<NotificationRecord> CreateNotification(NotificationRecord n) = 0;
+  virtual Status UpdateNotification(const NotificationRecord& n) = 0;
+  virtual Result<std::vector<NotificationRecord>> ListNotifications(std::int64_t deployment_id,
+                                                                    int limit) = 0;
 };
 
 }  // namespace slipway

@@ -1,10 +1,10 @@
 #include "webhook/webhook.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <nlohmann/json.hpp>
+
+#include "crypto/crypto.h"
 
 namespace slipway::webhook {
 namespace {
@@ -103,18 +103,7 @@ bool IsKnownProvider(std::string_view p) {
 }
 
 std::string HmacSha256Hex(std::string_view key, std::string_view message) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &len);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return crypto::HmacSha256Hex(key, message);
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

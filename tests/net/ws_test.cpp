@@ -33,6 +33,7 @@
 
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "support/test_certs.h"
 
 namespace slipway::net {
 namespace {
@@ -606,38 +607,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace ssl = asio::ssl;
 
-// A CA and a certificate for "localhost" (only) signed by it, made with the openssl CLI in a
-// temporary directory that lives as long as the object.
-class TestCerts {
- public:
-  TestCerts() {
-    char dir[] = "/tmp/slipway-ws-test-XXXXXX";
-    if (!::mkdtemp(dir)) return;
-    dir_ = dir;
-    const std::string quiet = " >/dev/null 2>&1";
-    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    std::string cmd =
-        "cd " + dir_ + " && openssl req -x509" + ec +
-        " -keyout ca.key -out ca.pem -days 2 -subj /CN=slipway-test-ca"
-        " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign" +
-        quiet + " && openssl req" + ec + " -keyout server.key -out server.csr -subj /CN=localhost" +
-        quiet +
-        " && printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=serverAuth\\n' > ext.cnf"
-        " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
-        " -out server.pem -days 2 -extfile ext.cnf" +
-        quiet;
-    ok_ = std::system(cmd.c_str()) == 0;
-  }
-  ~TestCerts() {
-    if (!dir_.empty()) std::system(("rm -rf " + dir_).c_str());
-  }
-  bool ok() const { return ok_; }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
- private:
-  std::string dir_;
-  bool ok_ = false;
-};
+using testing::TestCerts;
 
 // A WebSocket echo server over TLS (Beast, blocking, a thread per connection).
 class TlsEchoServer {

@@ -642,7 +642,9 @@ Result<nlohmann::json> Controller::RolloutStatus(const std::string& app) {
                             {"stage", nullptr},
                             {"stages", config["rollout"]},
                             {"error", d.error},
-                            {"note", "from the deployment's record: the server restarted since"}};
+                            {"note",
+                             "from the deployment's record (no live rollout status "
+                             "since the server started)"}};
     }
   }
   return NotFound("no rollout of " + app + " on record");

@@ -106,7 +106,9 @@ class Deployer {
   void DrainCanaries();
   bool TakeCommand(RolloutAction& action);
   Status WatchCanaries();
-  void AuditRollout(const std::string& action, const std::string& who, const std::string& text);
+  // `stage` is the 0-based stage the decision was about.
+  void AuditRollout(const std::string& action, const std::string& who, const std::string& text,
+                    std::size_t stage);
   void Notify(const std::string& event);
   Status Switch();
   Status SwitchService();

@@ -43,14 +43,14 @@ constexpr milliseconds kWatchEvery{1000};
 // Every decision of the rollout is an audit entry as well as an event: who decided (a
 // person's promote or abort, else "system"), the stage and the last interval's figures.
 void Deployer::AuditRollout(const std::string& action, const std::string& who,
-                            const std::string& text) {
+                            const std::string& text, std::size_t stage) {
   AuditEvent a;
   a.actor = who.empty() ? "system" : who;
   a.action = "rollout." + action;
   a.target = "deployment/" + std::to_string(d_.id);
   a.app = app_.name;
   const Analysis& last = rollout_->last();
-  a.detail_json = nlohmann::json{{"stage", rollout_->stage() + 1},
+  a.detail_json = nlohmann::json{{"stage", stage + 1},
                                  {"text", text},
                                  {"verdict", ToString(last.verdict)},
                                  {"canary", SideJson(last.canary)},
@@ -151,7 +151,7 @@ Status Deployer::RunRollout() {
     DrainCanaries();
     rollout_aborted_ = true;
     Emit(Stage::kRollout, "info", "rollout aborted: " + m.error());
-    AuditRollout("aborted", decided_by_, m.error());
+    AuditRollout("aborted", decided_by_, m.error(), m.stage());
     PublishRollout("aborted", true);
     Notify("aborted");
     return {Code::kUnhealthy, m.error()};
@@ -192,6 +192,7 @@ bool Deployer::TakeCommand(RolloutAction& action) {
 Status Deployer::RolloutStep(RolloutAction& action) {
   RolloutMachine& m = *rollout_;
   const std::string name = m.StageName();
+  const std::size_t stage = m.stage();
   switch (action) {
     case RolloutAction::kDeployStage: {
       PublishRollout("deploying", true);
@@ -227,7 +228,7 @@ Status Deployer::RolloutStep(RolloutAction& action) {
   }
   if (m.stage() != 0 && m.StageName() != name && action == RolloutAction::kDeployStage) {
     Emit(Stage::kRollout, "info", name + ": promoted (" + m.note() + ")");
-    AuditRollout("promoted", decided_by_, name + ": " + m.note());
+    AuditRollout("promoted", decided_by_, name + ": " + m.note(), stage);
     decided_by_.clear();
   }
   return Status::Ok();
@@ -272,7 +273,7 @@ Status Deployer::WatchCanaries() {
 
 void Deployer::Paused() {
   Emit(Stage::kRollout, "info", rollout_->StageName() + ": paused: " + rollout_->note());
-  AuditRollout("paused", "", rollout_->StageName() + ": " + rollout_->note());
+  AuditRollout("paused", "", rollout_->StageName() + ": " + rollout_->note(), rollout_->stage());
   PublishRollout("paused", true);
   Notify("paused");
 }

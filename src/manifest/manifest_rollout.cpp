@@ -4,6 +4,7 @@
 
 #include "manifest/manifest_sections.h"
 #include "manifest/reader.h"
+#include "notify/notifier.h"
 
 namespace slipway::manifest_detail {
 namespace {
@@ -128,6 +129,13 @@ NotifySpec ReadTarget(const YAML::Node& t, const std::string& where) {
     if (n.kind != "webhook") Reader::Fail(t["secret"], where + ".secret: only for kind webhook");
     n.secret = Reader::Scalar(t["secret"], where + ".secret", kMaxSecretBytes);
   }
+  // The notifier's own rules too (no user info, a port in range, …), so a target the
+  // notifier would refuse at delivery is refused here, where the author sees it.
+  NotifyTarget shape;
+  shape.kind = n.kind;
+  shape.url = n.url;
+  shape.secret = n.secret;
+  if (Status s = ValidateTarget(shape); !s.ok()) Reader::Fail(t["url"], where + "." + s.message());
   if (t["events"]) {
     if (!t["events"].IsSequence()) Reader::Fail(t["events"], where + ".events: expected a list");
     for (const auto& e : t["events"]) {

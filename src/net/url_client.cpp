@@ -15,6 +15,7 @@
 #include <cctype>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -148,6 +149,9 @@ class Call {
     http::response_parser<http::empty_body> parser;
     parser.header_limit(
         static_cast<std::uint32_t>(std::min<std::size_t>(request_.max_head, 1 << 20)));
+    // The body is never read, so its announced size is nobody's concern: a 2xx with a large
+    // Content-Length is still an answer.
+    parser.body_limit((std::numeric_limits<std::uint64_t>::max)());
     auto [rec2, read] = co_await http::async_read_header(stream, buffer, parser, kTuple);
     (void)read;
     if (rec2 || result_) co_return Fail("receive", rec2);

@@ -803,6 +803,10 @@ TEST(ManifestRollout, NotifyTargetsAreBoundedAndTheirUrlNeverQuoted) {
   std::string bad = err("  - {kind: slack, url: \"ftp://secret-token@x/\"}\n");
   EXPECT_THAT(bad, ::testing::HasSubstr("notify[0].url: expected http://HOST/"));
   EXPECT_EQ(bad.find("secret-token"), std::string::npos);
+  std::string userinfo = err("  - {kind: webhook, url: \"http://user:PWTOK@127.0.0.1/x\"}\n");
+  EXPECT_THAT(userinfo, ::testing::HasSubstr("slipway.yaml:3:"));
+  EXPECT_THAT(userinfo, ::testing::HasSubstr("notify[0].url"));
+  EXPECT_EQ(userinfo.find("PWTOK"), std::string::npos) << userinfo;
   EXPECT_THAT(err("  - {kind: slack, url: \"http://x/\", secret: s}\n"),
               ::testing::HasSubstr("only for kind webhook"));
   EXPECT_THAT(err("  - {kind: webhook, url: \"http://x/\", events: [deployed]}\n"),

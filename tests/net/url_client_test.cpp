@@ -150,6 +150,38 @@ TEST(CallUrlTest, AHugeResponseHeadFails) {
   EXPECT_TRUE(Contains(r.status().message(), "receive")) << r.status().message();
 }
 
+// The body is never read, so a 2xx announcing a body larger than anything the client would
+// keep is still an answer (a receiver that echoes a big page must not look like a failure).
+TEST(CallUrlTest, A2xxAnnouncingAHugeBodyIsAnAnswer) {
+  // A raw server: the project's own would not announce a length it does not send.
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::thread server([lfd] {
+    int c = ::accept(lfd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[4096];
+    (void)::read(c, buf, sizeof buf);
+    const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 200000000\r\n\r\nabc";
+    (void)::write(c, answer, sizeof answer - 1);
+    ::usleep(200 * 1000);
+    ::close(c);
+  });
+  UrlRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
+  req.timeout = 5s;
+  auto r = CallUrl(req);
+  server.join();
+  ::close(lfd);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST(CallUrlTest, RefusedConnectionSaysSoWithoutThePath) {
   UrlRequest req;
   req.url = "http://127.0.0.1:" + std::to_string(ClosedPort()) + "/secretpath";

@@ -111,8 +111,8 @@ struct Manifest {
   // without build/test steps and without env values (only their names). Keys: runtime,
   // command, dockerfile, image_tar, image, container_port, health_path, health_timeout_ms,
   // max_latency_ms, max_memory_bytes, probes, keep, watch_window_ms, drain_timeout_ms,
-  // deploy_timeout_ms, replicas, rollout (its stages), env_names (sorted). Never throws: bytes that are not UTF-8
-  // are replaced (ParseManifest admits none).
+  // deploy_timeout_ms, replicas, rollout (its stages), env_names (sorted). Never throws: bytes that
+  // are not UTF-8 are replaced (ParseManifest admits none).
   std::string SummaryJson() const;
 };
 

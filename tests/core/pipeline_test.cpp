@@ -35,10 +35,9 @@ TEST_F(PipelineTest, WalksEveryStageInOrderAndSucceeds) {
     seen.push_back(machine_.stage());
     a = machine_.OnStageSucceeded(clock_.Now());
   }
-  EXPECT_EQ(seen,
-            (std::vector<Stage>{Stage::kFetch, Stage::kCheckout, Stage::kBuild, Stage::kTest,
-                                Stage::kRelease, Stage::kStart, Stage::kVerify, Stage::kRollout,
-                                Stage::kSwitch}));
+  EXPECT_EQ(seen, (std::vector<Stage>{Stage::kFetch, Stage::kCheckout, Stage::kBuild, Stage::kTest,
+                                      Stage::kRelease, Stage::kStart, Stage::kVerify,
+                                      Stage::kRollout, Stage::kSwitch}));
   ASSERT_EQ(a, Action::kWatchTick);
   EXPECT_TRUE(machine_.switched());
   clock_.Advance(seconds(5));

@@ -13,6 +13,7 @@ import unittest
 
 import harness
 import netns
+from cluster import ControlPlaneCalls
 from harness import ADMIN_TOKEN, SLIPWAY, GitRepo, LoadLoop, default_manifest, wait_until
 
 LEASE = "20s"  # --node-lease: ops on a silent node fail after this
@@ -30,7 +31,7 @@ SLOW_BUILD = "for i in $(seq 1 24); do echo tick $i; sleep 0.5; done"
 
 
 @unittest.skipUnless(netns.available()[0], "network namespaces are not available")
-class NodesTest(unittest.TestCase):
+class NodesTest(ControlPlaneCalls, unittest.TestCase):
     """One control plane and two agents, shared by the tests (each deploys its own app)."""
 
     @classmethod
@@ -87,44 +88,6 @@ class NodesTest(unittest.TestCase):
                    "--advertise", cls.hosts.address(name)],
             stdout=log, stderr=subprocess.STDOUT)
         return cls.agents[name]
-
-    @classmethod
-    def api(cls, method, path, body=None, token=ADMIN_TOKEN):
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        import http.client
-        conn = http.client.HTTPConnection(cls.cp, 3452, timeout=10)
-        try:
-            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-            res = conn.getresponse()
-            raw = res.read()
-            return res.status, (json.loads(raw) if raw else None)
-        finally:
-            conn.close()
-
-    @classmethod
-    def cli(cls, *args, timeout=60):
-        env = dict(os.environ, SLIPWAY_TOKEN=ADMIN_TOKEN)
-        return subprocess.run([SLIPWAY, "--server", f"http://{cls.cp}:3452", *args], capture_output=True,
-                              text=True, timeout=timeout, env=env)
-
-    @classmethod
-    def enrollment_token(cls, *extra):
-        out = cls.cli("nodes", "token", "create", "--json", *extra)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)["token"]
-
-    @classmethod
-    def node_states(cls):
-        out = cls.cli("nodes", "list", "--json")
-        assert out.returncode == 0, out.stderr
-        data = json.loads(out.stdout)
-        rows = data["nodes"] if isinstance(data, dict) else data
-        return {n["name"]: n["state"] for n in rows}
-
-    @classmethod
-    def wait_nodes_up(cls, *names, timeout=30):
-        wait_until(lambda: all(cls.node_states().get(n, "").startswith("up") for n in names), timeout=timeout,
-                   interval=0.2, what=f"nodes {names} up")
 
     def create_app(self, name, sha_manifest):
         self.repo.commit_version("v1-" + name, manifest=sha_manifest.replace("app: hello", f"app: {name}"))

@@ -35,6 +35,7 @@ import uuid
 
 import harness
 import netns
+from cluster import ControlPlaneCalls
 from harness import ADMIN_TOKEN, SLIPWAY, GitRepo, default_manifest, wait_until
 
 LEASE = "20s"             # --node-lease
@@ -257,9 +258,11 @@ class Watch:
 # ---- the suite -----------------------------------------------------------------------------
 
 @unittest.skipUnless(netns.available()[0], "network namespaces are not available")
-class RolloutTest(unittest.TestCase):
+class RolloutTest(ControlPlaneCalls, unittest.TestCase):
     """One control plane, three agents and a webhook receiver, shared by the tests; each test
     deploys its own app (a baseline first, then the rollout)."""
+    EMPTY_POST_AS_JSON = True
+    API_PORT = API_PORT
 
     @classmethod
     def setUpClass(cls):
@@ -330,47 +333,6 @@ class RolloutTest(unittest.TestCase):
                    "--name", NODES[host], "--labels", host, "--data", os.path.join(cls.tmp, host + "-data"),
                    "--advertise", cls.hosts.address(host)],
             stdout=log, stderr=subprocess.STDOUT)
-
-    @classmethod
-    def api(cls, method, path, body=None, token=ADMIN_TOKEN):
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        conn = http.client.HTTPConnection(cls.cp, API_PORT, timeout=10)
-        try:
-            data = None if body is None and method != "POST" else json.dumps(body or {})
-            conn.request(method, path, body=data, headers=headers)
-            res = conn.getresponse()
-            raw = res.read()
-            try:
-                return res.status, (json.loads(raw) if raw else None)
-            except ValueError:
-                return res.status, raw
-        finally:
-            conn.close()
-
-    @classmethod
-    def cli(cls, *args, timeout=60):
-        env = dict(os.environ, SLIPWAY_TOKEN=ADMIN_TOKEN)
-        return subprocess.run([SLIPWAY, "--server", f"http://{cls.cp}:{API_PORT}", *args], capture_output=True,
-                              text=True, timeout=timeout, env=env)
-
-    @classmethod
-    def enrollment_token(cls):
-        out = cls.cli("nodes", "token", "create", "--json")
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)["token"]
-
-    @classmethod
-    def node_states(cls):
-        out = cls.cli("nodes", "list", "--json")
-        assert out.returncode == 0, out.stderr
-        data = json.loads(out.stdout)
-        rows = data["nodes"] if isinstance(data, dict) else data
-        return {n["name"]: n["state"] for n in rows}
-
-    @classmethod
-    def wait_nodes_up(cls, *names, timeout=40):
-        wait_until(lambda: all(cls.node_states().get(n, "").startswith("up") for n in names), timeout=timeout,
-                   interval=0.2, what=f"nodes {names} up")
 
     # ---- apps and deployments ----------------------------------------------------------
 

@@ -484,6 +484,7 @@ void RegisterCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   AddAuthCommands(app, g, exit_code);
   AddReposCommands(app, g, exit_code);
   AddRolloutCommands(app, g, exit_code);
+  AddSandboxCommands(app, g, exit_code);
 }
 
 }  // namespace slipway::cli

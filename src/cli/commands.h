@@ -34,6 +34,8 @@ void AddNodesCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 void AddReposCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 // slipway rollout status|promote|abort (rollout_commands.cpp).
 void AddRolloutCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+// slipway sandbox … and slipway template … (sandbox_commands.cpp, template_commands.cpp).
+void AddSandboxCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 
 class ApiClient;
 // The API client for the resolved server and token (see cli/config.h); on a bad URL sets

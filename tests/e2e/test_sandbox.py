@@ -6,7 +6,7 @@ concurrent creates; a secret that never leaks; careless users.
 
 One server, one shared environment (entry, account and payment deployed from main) and two
 sandboxes (alpha: account's feature-login; beta: payment's feature-pay) shared by the tests,
-which run in order (test_1 … test_8). Every wait has a deadline; every load loop is bounded
+which run in order (test_1 … test_9). Every wait has a deadline; every load loop is bounded
 in time and count and targets loopback only."""
 import http.client
 import json
@@ -169,7 +169,10 @@ class SandboxSuite(unittest.TestCase):
     def tearDownClass(cls):
         if cls.server and cls.server.proc and cls.server.proc.poll() is None:
             for name in sorted(cls.sandboxes):
-                cls.cli("sandbox", "delete", name, timeout=120)
+                try:
+                    cls.cli("sandbox", "delete", name, timeout=120)
+                except subprocess.TimeoutExpired:
+                    print(f"sandbox delete {name} timed out", file=sys.stderr)
             cls.server.stop()
         if cls.server:
             harness.kill_marked_processes(cls.server.data)
@@ -248,7 +251,10 @@ class SandboxSuite(unittest.TestCase):
         outs = {}
 
         def create(name, args):
-            outs[name] = cls.cli("sandbox", "create", name, *args, *extra, timeout=DEPLOY_TIMEOUT)
+            try:
+                outs[name] = cls.cli("sandbox", "create", name, *args, *extra, timeout=DEPLOY_TIMEOUT)
+            except subprocess.TimeoutExpired as e:
+                outs[name] = subprocess.CompletedProcess(e.cmd, -1, "", f"timed out after {e.timeout} s")
 
         cls.sandboxes.update(specs)
         threads = [threading.Thread(target=create, args=item) for item in specs.items()]
@@ -256,7 +262,8 @@ class SandboxSuite(unittest.TestCase):
             t.start()
         for t in threads:
             t.join(DEPLOY_TIMEOUT + 10)
-        for name, out in outs.items():
+        for name in specs:
+            out = outs.get(name) or subprocess.CompletedProcess([], -1, "", "never finished")
             if out.returncode != 0:
                 raise AssertionError(f"sandbox create {name} exited {out.returncode}: {out.stdout}{out.stderr}")
         return outs
@@ -459,27 +466,31 @@ class SandboxSuite(unittest.TestCase):
         for svc in SERVICES:
             self.cli_ok("apps", "create", f"c-{svc}", "--repo", os.path.join(crepos, svc), "--secret", HOOK_SECRET,
                         "--upstream", self.upstream(f"c-{svc}"))
-        # The container entry calls its peers by their app names here.
-        self.cli_ok("env", "create", "gamma-env", "--var", "CALLS=c-account,c-payment")
+        # Here the services are the apps c-entry, c-account and c-payment: the entry calls those.
+        entry_repo = os.path.join(crepos, "entry")
+        manifest = os.path.join(entry_repo, "slipway.yaml")
+        with open(manifest) as f:
+            text = f.read()
+        with open(manifest, "w") as f:
+            f.write(text.replace("CALLS: account,payment", "CALLS: c-account,c-payment"))
+        subprocess.run(["git", "-C", entry_repo, "-c", "user.name=t", "-c", "user.email=t@example.test",
+                        "commit", "-qam", "calls c-account, c-payment"], check=True, capture_output=True)
         self.create_sandboxes_in_parallel({
-            "gamma": ["--env", "gamma-env", "--service", "c-entry=branch:main",
+            "gamma": ["--service", "c-entry=branch:main",
                       "--service", "c-account=branch:feature-login", "--service", "c-payment=branch:main"],
             "delta": ["--service", "c-payment=branch:feature-pay"],
         })
-        gamma = self.show("gamma")
-        answer = self.answer_through(gamma["port"])
-        self.assertEqual((answer["version"], answer["calls"]["c-account"].get("version"),
-                          answer["calls"]["c-payment"].get("version")), ("main", "feature-login", "main"), answer)
-
         status, network = dockerd.api("GET", "/networks/sandbox-gamma")
         self.assertEqual(status, 200, network)
         entry, account, payment = (self.container_of(f"sandbox-gamma-c-{s}") for s in SERVICES)
         self.assertEqual({entry["Id"], account["Id"], payment["Id"]} - set(network["Containers"]), set(),
                          "all three on sandbox-gamma")
-        self.assertEqual(self.exec_in(account["Id"], ["/svc", "--get", "http://sandbox-gamma-c-payment:8080/"]), 0,
-                         "account reaches payment by name")
-        self.assertEqual(self.exec_in(payment["Id"], ["/svc", "--get", "http://sandbox-gamma-c-account:8080/"]), 0,
-                         "payment reaches account by name")
+        endpoints = {c["Id"][:12]: dockerd.api("GET", f"/containers/{c['Id']}/json")[1]["NetworkSettings"]["Networks"]
+                     for c in (entry, account, payment)}
+        self.assertEqual(self.exec_in(account["Id"], ["/svc", "--get", "http://sandbox-gamma-c-payment:8080/health"]), 0,
+                         f"account reaches payment by name; endpoints: {endpoints}")
+        self.assertEqual(self.exec_in(payment["Id"], ["/svc", "--get", "http://sandbox-gamma-c-account:8080/health"]), 0,
+                         f"payment reaches account by name; endpoints: {endpoints}")
 
         self.assertEqual(dockerd.api("GET", "/networks/sandbox-delta")[0], 200)
         image = account["Image"]
@@ -490,6 +501,11 @@ class SandboxSuite(unittest.TestCase):
         gamma_ip = network["Containers"][account["Id"]]["IPv4Address"].split("/")[0]
         self.assertNotEqual(self.probe(image, "sandbox-delta", f"http://{gamma_ip}:8080/health"), 0,
                             "nor reach them by address")
+
+        # The entry's own calls go by name too: its <SERVICE>_URL inside the network.
+        answer = self.answer_through(self.show("gamma")["port"])
+        self.assertEqual((answer["version"], answer["calls"]["c-account"].get("version"),
+                          answer["calls"]["c-payment"].get("version")), ("main", "feature-login", "main"), answer)
 
         for name in ("gamma", "delta"):
             self.cli_ok("sandbox", "delete", name)
@@ -556,7 +572,8 @@ class SandboxSuite(unittest.TestCase):
         for s in shown:
             self.assertTrue(GATEWAY_PORTS[0] <= s["port"] <= GATEWAY_PORTS[1], s)
         # Upstream-only: the sandbox's port serves the shared account.
-        self.assertEqual(self.answer_through(shown[0]["port"])["version"], "main")
+        wait_until(lambda: get_json(shown[0]["port"])[1]["version"] == "main", timeout=10,
+                   what="the shared account through an upstream-only sandbox")
 
         outs = {}
 
@@ -651,6 +668,28 @@ class SandboxSuite(unittest.TestCase):
         rows = listed["sandboxes"] if isinstance(listed, dict) else listed
         self.assertEqual({r["name"] for r in rows}, self.sandboxes, "no half-made sandbox stays behind")
         self.assertEqual(self.service(self.show("alpha"), "account")["route"], "sandbox", "alpha unchanged")
+
+    # ---- 9. a manifest that names its app -------------------------------------------------
+
+    def test_9_a_manifest_naming_its_shared_app_deploys_in_a_sandbox(self):
+        """`app: account` in slipway.yaml is right for the shared app and must not stop the
+        same repository from deploying as sandbox-<sandbox>-account."""
+        repo = os.path.join(self.repos, "account")
+        git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.test"]
+        subprocess.run([*git, "checkout", "-qb", "named", "feature-login"], check=True, capture_output=True)
+        try:
+            with open(os.path.join(repo, "slipway.yaml")) as f:
+                text = f.read()
+            with open(os.path.join(repo, "slipway.yaml"), "w") as f:
+                f.write("app: account\n" + text)
+            subprocess.run([*git, "commit", "-qam", "app: account"], check=True, capture_output=True)
+        finally:
+            subprocess.run([*git, "checkout", "-q", "main"], check=True, capture_output=True)
+        self.create_sandboxes_in_parallel({"named": ["--service", "account=branch:named"]})
+        self.assertEqual(self.answer_through(self.show("named")["port"])["version"], "feature-login")
+        self.cli_ok("sandbox", "delete", "named")
+        self.sandboxes.discard("named")
+        self.assert_gone("named", ["sandbox-named-account"])
 
 
 if __name__ == "__main__":

@@ -672,8 +672,8 @@ class SandboxSuite(unittest.TestCase):
     # ---- 9. a manifest that names its app -------------------------------------------------
 
     def test_9_a_manifest_naming_its_shared_app_deploys_in_a_sandbox(self):
-        """`app: account` in slipway.yaml is right for the shared app and must not stop the
-        same repository from deploying as sandbox-<sandbox>-account."""
+        # `app: account` in slipway.yaml is right for the shared app and must not stop the
+        # same repository from deploying as sandbox-<sandbox>-account.
         repo = os.path.join(self.repos, "account")
         git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.test"]
         subprocess.run([*git, "checkout", "-qb", "named", "feature-login"], check=True, capture_output=True)

@@ -99,6 +99,12 @@ class Agent {
   virtual Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes) = 0;
   // Renames `from` to `to` (same filesystem: atomic), replacing `to` and creating its parent.
   virtual Status MovePath(const std::string& from, const std::string& to) = 0;
+  // Writes `content` to `path` atomically (a temporary file beside it, then a rename), with
+  // permission bits `mode` (e.g. 0600; at most 0777), creating its parent directories; an
+  // existing file is replaced, a reader sees the old content or the new, never a part.
+  // kInvalid when the content is over kMaxWriteFileBytes, the mode is out of range or the
+  // path leaves the node's data directory; kUnavailable when the disk refuses.
+  virtual Status WriteFile(const std::string& path, const std::string& content, int mode) = 0;
   // Removes a file or a whole tree; an absent path is not an error.
   virtual Status RemovePath(const std::string& path) = 0;
   virtual Result<bool> PathExists(const std::string& path) = 0;
@@ -121,6 +127,9 @@ class Agent {
     return NotFound("node " + name() + " has no repository named '" + repo + "'");
   }
 };
+
+// The largest file Agent::WriteFile takes (4 MiB).
+constexpr std::size_t kMaxWriteFileBytes = std::size_t{4} << 20;
 
 // Environment marker put on every process an agent starts (build steps, process instances),
 // with the node's data directory as value, so that a restarted agent can find and reap what

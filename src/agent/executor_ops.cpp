@@ -6,6 +6,7 @@
 #include "agent/executor.h"
 #include "agent/wire.h"
 #include "core/utf8.h"
+#include "crypto/crypto.h"
 #include "git/git.h"
 #include "net/http.h"
 
@@ -208,6 +209,38 @@ Result<json> MovePath(Agent& a, const json& args, const OpContext& ctx) {
   return OrEmpty(a.MovePath(*from, *to));
 }
 
+// A file travels as base64 (frames are JSON text, a file may be binary), in one op or, when
+// larger than one frame holds, in parts (agent/wire.h, WriteFileArgs): the parts before the
+// last one are gathered in a staging file beside the target, the last one writes the whole.
+Result<json> WriteFile(Agent& a, const json& args, const OpContext& ctx) {
+  auto path = PathArg(ctx, args, "path");
+  if (!path.ok()) return path.status();
+  if (path->empty()) return Invalid("write_file needs a path");
+  std::string data;
+  if (!crypto::Base64Decode(args.at("data").get<std::string>(), data))
+    return Invalid("write_file: data is not base64");
+  int mode = args.at("mode").get<int>();
+  auto part = wire::WritePartOf(args);
+  if (!part.ok()) return part.status();
+  if (part->parts == 1) return OrEmpty(a.WriteFile(*path, data, mode));
+  const std::string staging = *path + ".upload-" + part->upload;
+  std::string whole;
+  if (part->index > 0) {
+    auto so_far = a.ReadFile(staging, kMaxWriteFileBytes);
+    if (!so_far.ok() || so_far->size() != part->offset)
+      return Invalid("write_file: part " + std::to_string(part->index) + " arrived out of order");
+    whole = std::move(*so_far);
+  }
+  if (whole.size() + data.size() > kMaxWriteFileBytes)
+    return Invalid("write_file: the parts are over the " + std::to_string(kMaxWriteFileBytes) +
+                   " byte limit");
+  whole += data;
+  if (part->index + 1 < part->parts) return OrEmpty(a.WriteFile(staging, whole, 0600));
+  Status written = a.WriteFile(*path, whole, mode);
+  (void)a.RemovePath(staging);
+  return OrEmpty(written);
+}
+
 Result<json> RemovePath(Agent& a, const json& args, const OpContext& ctx) {
   auto path = PathArg(ctx, args, "path");
   if (!path.ok()) return path.status();
@@ -271,6 +304,7 @@ const std::map<std::string, Handler>& Handlers() {
       {"reap_strays", ReapStrays},
       {"read_file", ReadFile},
       {"move_path", MovePath},
+      {"write_file", WriteFile},
       {"remove_path", RemovePath},
       {"path_exists", PathExists},
       {"probe", Probe},

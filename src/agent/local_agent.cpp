@@ -1,16 +1,21 @@
 #include <dirent.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "agent/agent.h"
+#include "agent/wire.h"
 #include "docker/client.h"
 #include "git/git.h"
 #include "net/http_client.h"
@@ -192,6 +197,19 @@ class LocalAgent final : public Agent {
     return Status::Ok();
   }
 
+  Status WriteFile(const std::string& path, const std::string& content, int mode) override {
+    if (content.size() > kMaxWriteFileBytes)
+      return Invalid(fmt::format("{}: {} bytes is over the {} byte limit of a written file",
+                                 std::filesystem::path(path).filename().string(), content.size(),
+                                 kMaxWriteFileBytes));
+    if (mode < 0 || mode > 0777) return Invalid(fmt::format("file mode {:o} is not 0..0777", mode));
+    // Only under the data directory, as on the wire (agent/wire.h): the same check twice.
+    auto rel = wire::ToWire(root_, path);
+    if (!rel.ok() || rel->empty() || !wire::FromWire(root_, *rel).ok())
+      return Invalid("path is outside the data directory");
+    return WriteAtomically(path, content, mode);
+  }
+
   Status RemovePath(const std::string& path) override {
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
@@ -253,6 +271,48 @@ class LocalAgent final : public Agent {
   Runtime& For(const InstanceHandle& h) {
     return h.container_id.empty() ? static_cast<Runtime&>(processes_) : containers_;
   }
+
+  // The parent is created, then resolved: a directory that is a symlink out of the data
+  // directory (a release comes from a repository) is refused rather than written through.
+  Status WriteAtomically(const std::string& path, const std::string& content, int mode) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path root = fs::canonical(root_, ec);
+    if (ec) return Unavailable("data directory " + root_ + ": " + ec.message());
+    auto inside = [&root](const fs::path& p) {
+      return p == root || wire::ToWire(root.string(), p.string()).ok();
+    };
+    fs::path parent = fs::path(path).parent_path();
+    if (fs::path known = fs::weakly_canonical(parent, ec); ec || !inside(known))
+      return Invalid("path is outside the data directory");
+    fs::create_directories(parent, ec);
+    if (ec) return Unavailable("cannot create " + parent.string() + ": " + ec.message());
+    fs::path real = fs::canonical(parent, ec);
+    if (ec || !inside(real)) return Invalid("path is outside the data directory");
+    std::string name = fs::path(path).filename().string();
+    if (name.empty() || name == "." || name == "..") return Invalid(path + " is not a file name");
+    std::string tmp = (real / ("." + name + ".tmp-XXXXXX")).string();
+    int fd = mkstemp(tmp.data());
+    if (fd < 0) return Unavailable("cannot create a file in " + parent.string() + ": " + Errno());
+    bool ok = fchmod(fd, static_cast<mode_t>(mode)) == 0 && WriteAll(fd, content) && fsync(fd) == 0;
+    std::string why = ok ? "" : Errno();
+    if (close(fd) != 0 && ok) ok = false, why = Errno();
+    if (ok && rename(tmp.c_str(), (real / name).c_str()) != 0) ok = false, why = Errno();
+    if (ok) return Status::Ok();
+    unlink(tmp.c_str());
+    return Unavailable("cannot write " + path + ": " + why);
+  }
+
+  static bool WriteAll(int fd, std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = write(fd, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  static std::string Errno() { return std::strerror(errno); }
 
   // Kills processes carrying this node's marker whose pid or group is not kept.
   int ReapProcesses(const std::set<int>& keep) {

@@ -2,6 +2,7 @@
 
 #include "agent/hub.h"
 #include "agent/wire.h"
+#include "crypto/crypto.h"
 #include "git/git.h"
 
 namespace slipway {
@@ -161,6 +162,23 @@ class RemoteAgent final : public Agent {
     json args = json::object();
     if (!Path(args, "from", from) || !Path(args, "to", to)) return BadPath();
     return Done(Call("move_path", std::move(args)));
+  }
+  // Checked here too, so that an oversized file never goes out in parts to be refused.
+  Status WriteFile(const std::string& path, const std::string& content, int mode) override {
+    if (content.size() > kMaxWriteFileBytes)
+      return Invalid("a written file is at most " + std::to_string(kMaxWriteFileBytes) +
+                     " bytes, not " + std::to_string(content.size()));
+    auto p = wire::ToWire(hub_.root(), path);
+    if (!p.ok() || p->empty()) return BadPath();
+    std::string upload = crypto::RandomToken("").substr(0, 22);
+    auto ops = wire::WriteFileArgs(*p, content, mode, upload);
+    for (auto& args : ops) {
+      Status s = Done(Call("write_file", std::move(args)));
+      if (s.ok()) continue;
+      if (ops.size() > 1) (void)RemovePath(path + ".upload-" + upload);
+      return s;
+    }
+    return Status::Ok();
   }
   Status RemovePath(const std::string& path) override {
     json args = json::object();

@@ -1,5 +1,10 @@
 #include "agent/wire.h"
 
+#include <algorithm>
+#include <cctype>
+
+#include "crypto/crypto.h"
+
 namespace slipway {
 using nlohmann::json;
 
@@ -26,7 +31,9 @@ void to_json(json& j, const ContainerSpec& v) {
            {"cpus", v.cpus},
            {"volumes", v.volumes},
            {"restart", v.restart},
-           {"labels", v.labels}};
+           {"labels", v.labels},
+           {"network", v.network},
+           {"aliases", v.aliases}};
 }
 void from_json(const json& j, ContainerSpec& v) {
   Opt(j, "image", v.image);
@@ -38,6 +45,8 @@ void from_json(const json& j, ContainerSpec& v) {
   Opt(j, "volumes", v.volumes);
   Opt(j, "restart", v.restart);
   Opt(j, "labels", v.labels);
+  Opt(j, "network", v.network);
+  Opt(j, "aliases", v.aliases);
 }
 
 void to_json(json& j, const InstanceSpec& v) {
@@ -256,6 +265,43 @@ git::BranchList BranchesFromWire(const json& value) {
     out.branches.push_back({item.at(0).get<std::string>(), item.at(1).get<std::string>()});
   out.truncated = value.value("truncated", false);
   return out;
+}
+
+std::vector<json> WriteFileArgs(const std::string& path, std::string_view content, int mode,
+                                const std::string& upload) {
+  if (content.size() <= kWritePartBytes)
+    return {json{{"path", path}, {"mode", mode}, {"data", crypto::Base64UrlEncode(content)}}};
+  std::vector<json> ops;
+  const int parts = static_cast<int>((content.size() + kWritePartBytes - 1) / kWritePartBytes);
+  for (int i = 0; i < parts; ++i) {
+    std::size_t offset = static_cast<std::size_t>(i) * kWritePartBytes;
+    ops.push_back(json{{"path", path},
+                       {"mode", mode},
+                       {"data", crypto::Base64UrlEncode(content.substr(offset, kWritePartBytes))},
+                       {"part", i},
+                       {"parts", parts},
+                       {"offset", offset},
+                       {"upload", upload}});
+  }
+  return ops;
+}
+
+Result<WritePart> WritePartOf(const json& args) {
+  WritePart p;
+  if (!args.contains("parts")) return p;
+  p.index = args.at("part").get<int>();
+  p.parts = args.at("parts").get<int>();
+  p.offset = args.at("offset").get<std::size_t>();
+  p.upload = args.at("upload").get<std::string>();
+  const int max_parts = static_cast<int>(kMaxWriteFileBytes / kWritePartBytes) + 1;
+  bool id_ok = !p.upload.empty() && p.upload.size() <= 64 &&
+               std::all_of(p.upload.begin(), p.upload.end(), [](char c) {
+                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+               });
+  if (p.parts < 1 || p.parts > max_parts || p.index < 0 || p.index >= p.parts || !id_ok ||
+      p.offset > kMaxWriteFileBytes)
+    return Invalid("write_file: malformed part");
+  return p;
 }
 
 std::string CodeName(Code code) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +68,27 @@ std::vector<RepoView> ReposFromWire(const nlohmann::json& value);
 // the rest are left out and truncated is set (as it is when the list already was).
 nlohmann::json BranchesToWire(const git::BranchList& list);
 git::BranchList BranchesFromWire(const nlohmann::json& value);
+
+// write_file: a file travels base64-encoded in `data`. One that does not fit in one frame
+// goes in parts of kWritePartBytes, each op naming its `part` (0-based), `parts`, the byte
+// `offset` where it starts and `upload`, an id of the whole write; the node stages the parts
+// beside the target and writes the target when the last one arrives.
+inline constexpr std::size_t kWritePartBytes = std::size_t{512} << 10;
+
+struct WritePart {
+  int index = 0;
+  int parts = 1;
+  std::size_t offset = 0;
+  std::string upload;  // [A-Za-z0-9_-], 1..64 characters; "" for a single op
+};
+
+// The args of the write_file ops that carry `content` to the wire path `path`, in order.
+// `upload` (used only when there are parts) must be unique to this write.
+std::vector<nlohmann::json> WriteFileArgs(const std::string& path, std::string_view content,
+                                          int mode, const std::string& upload);
+// The part that write_file `args` carry (parts == 1 when they carry the whole file).
+// kInvalid when the part members are malformed.
+Result<WritePart> WritePartOf(const nlohmann::json& args);
 
 // A Status carried in a result: the error text plus its code in value.code.
 std::string CodeName(Code code);

@@ -164,6 +164,8 @@ Api::Api(ApiDeps deps, Listener listener)
       controller_(deps.controller),
       auth_(deps.auth),
       nodes_(deps.nodes),
+      sandboxes_(deps.sandboxes),
+      environments_(deps.environments),
       listener_(listener) {
   obs::Metrics::Global().Describe("slipway_api_request_duration_seconds", "histogram",
                                   "API request duration by route and status.");
@@ -241,8 +243,8 @@ HttpResponse Api::DispatchApi(HttpRequest& req, std::string& route) {
   return Error(404, "not_found", "no such endpoint: " + req.path);
 }
 
-// The checks every route passes before its handler: same origin, JSON bodies on writes,
-// a valid credential, CSRF for cookie-authenticated writes, and the route's permission.
+// The checks every route passes before its handler: same origin, a valid credential, CSRF
+// for cookie-authenticated writes, the route's permission, and JSON bodies on writes.
 std::optional<HttpResponse> Api::Refuse(HttpRequest& req, const Route& r, Call& call) {
   if (CrossOrigin(req))
     return Error(403, "forbidden", "cross-origin requests are refused (no CORS)");
@@ -260,8 +262,6 @@ std::optional<HttpResponse> Api::Refuse(HttpRequest& req, const Route& r, Call& 
     return res;
   }
   call.principal = *who;
-  if (!json_body)
-    return Error(415, "unsupported_media_type", "send the request body as application/json");
   if (who->via_cookie && IsWrite(req.method) &&
       !crypto::ConstantTimeEquals(req.Header("x-csrf-token"),
                                   AuthService::CsrfFor(who->session_token))) {
@@ -273,6 +273,9 @@ std::optional<HttpResponse> Api::Refuse(HttpRequest& req, const Route& r, Call& 
                  fmt::format("role '{}' lacks the '{}' permission", ToString(who->role),
                              ToString(*r.permission)));
   }
+  // After the permission: a caller who may not use the route learns only that (403).
+  if (!json_body)
+    return Error(415, "unsupported_media_type", "send the request body as application/json");
   return std::nullopt;
 }
 

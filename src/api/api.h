@@ -14,11 +14,16 @@
 
 namespace slipway {
 
+class Sandboxes;
+class Environments;  // control/environments.h
+
 struct ApiDeps {
   Context& ctx;
   Controller& controller;
   AuthService& auth;
   NodeRegistry& nodes;
+  Sandboxes* sandboxes = nullptr;        // null = sandboxes are off (their routes answer 503)
+  Environments* environments = nullptr;  // null = the environment routes answer 503
 };
 
 // What one listener serves.

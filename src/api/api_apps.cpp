@@ -27,6 +27,8 @@ Result<std::vector<std::string>> Hosts(const json& body) {
 
 json Api::AppView(const App& a) {
   json j = ToJson(a);
+  j["upstream"] = a.upstream;
+  j["environment"] = a.environment;
   auto serving = ctx_.serving.Get(a.id);
   if (serving) {
     // The first instance's fields at the top (one node is the common case), every node's
@@ -64,8 +66,10 @@ HttpResponse Api::CreateApp(Call& c) {
   auto branch = StringField(*body, "branch", false);
   auto secret = StringField(*body, "secret", true);
   auto prefix = StringField(*body, "path_prefix", false);
+  auto upstream = StringField(*body, "upstream", false);
+  auto environment = StringField(*body, "environment", false);
   auto hosts = Hosts(*body);
-  for (auto* f : {&name, &repo, &branch, &secret, &prefix})
+  for (auto* f : {&name, &repo, &branch, &secret, &prefix, &upstream, &environment})
     if (!f->ok()) return Error(f->status());
   if (!hosts.ok()) return Error(hosts.status());
   app.name = *name;
@@ -74,9 +78,31 @@ HttpResponse Api::CreateApp(Call& c) {
   app.secret = *secret;
   app.path_prefix = *prefix;
   app.hosts = *hosts;
+  app.upstream = *upstream;
+  app.environment = *environment;
   auto created = controller_.CreateApp(app, c.actor());
   if (!created.ok()) return Error(created.status());
   return Json(201, AppView(*created));
+}
+
+// PATCH {upstream?, environment?}: "" or null clears one; a field left out stays.
+HttpResponse Api::ChangeApp(Call& c) {
+  auto body = Body(c.req);
+  if (!body.ok()) return Error(body.status());
+  std::optional<std::string> upstream, environment;
+  for (const auto& [key, value] : body->items()) {
+    if (key != "upstream" && key != "environment")
+      return Error(400, "invalid",
+                   "unknown field '" + key.substr(0, 64) + "' (expected upstream, environment)");
+    if (!value.is_null() && !value.is_string())
+      return Error(400, "invalid", "'" + key + "' must be a string (or null to clear it)");
+    (key == "upstream" ? upstream : environment) = value.is_null() ? "" : value.get<std::string>();
+  }
+  if (!upstream && !environment)
+    return Error(400, "invalid", "nothing to change: give upstream and/or environment");
+  auto app = controller_.ChangeAppSettings(c.params[0], upstream, environment, c.actor());
+  if (!app.ok()) return Error(app.status());
+  return Json(200, AppView(*app));
 }
 
 HttpResponse Api::ShowApp(Call& c) {

@@ -98,6 +98,32 @@ class Api {
   HttpResponse ListRepoBranches(Call& c);
   // a deployment's notification deliveries (api_notify.cpp)
   HttpResponse ListNotifications(Call& c);
+  // environments (api_env.cpp) and an app's upstream and environment (api_apps.cpp)
+  HttpResponse ListEnvironments(Call& c);
+  HttpResponse CreateEnvironment(Call& c);
+  HttpResponse ShowEnvironment(Call& c);
+  HttpResponse ChangeEnvironment(Call& c);
+  HttpResponse DeleteEnvironment(Call& c);
+  HttpResponse ChangeApp(Call& c);
+  // sandboxes (api_sandbox.cpp) and their templates (api_template.cpp)
+  HttpResponse ListSandboxes(Call& c);
+  HttpResponse CreateSandbox(Call& c);
+  HttpResponse ShowSandbox(Call& c);
+  HttpResponse DeleteSandbox(Call& c);
+  HttpResponse DeploySandbox(Call& c);
+  HttpResponse RouteSandbox(Call& c);
+  HttpResponse CloneSandbox(Call& c);
+  HttpResponse SnapshotSandbox(Call& c);
+  HttpResponse ListSandboxSnapshots(Call& c);
+  HttpResponse RestoreSnapshot(Call& c);
+  HttpResponse SuspendSandbox(Call& c);
+  HttpResponse ResumeSandbox(Call& c);
+  HttpResponse CheckSandbox(Call& c);
+  HttpResponse ListTemplates(Call& c);
+  HttpResponse CreateTemplate(Call& c);
+  HttpResponse ShowTemplate(Call& c);
+  HttpResponse UpdateTemplate(Call& c);
+  HttpResponse DeleteTemplate(Call& c);
 
  private:
   HttpResponse Dispatch(HttpRequest& req, std::string& route);
@@ -120,6 +146,8 @@ class Api {
   Controller& controller_;
   AuthService& auth_;
   NodeRegistry& nodes_;
+  Sandboxes* sandboxes_;        // null = off
+  Environments* environments_;  // null = off
   Listener listener_;
 };
 

@@ -57,6 +57,14 @@ int main(int argc, char** argv) {
                   "repos.yaml: repository names on the server's own node (slipway repos)");
   srv->add_option("--notify", server.notify,
                   "YAML file of notification targets told of every app's deployments");
+  srv->add_option("--sandbox-gateway-ports", server.sandbox_gateway_ports,
+                  "Port range LO-HI of the sandboxes' own gateway ports (8081-8999)");
+  srv->add_option("--sandbox-service-ports", server.sandbox_service_ports,
+                  "Port range LO-HI of the sandboxes' service ports (9001-9999)");
+  srv->add_option("--sandbox-expire-after", server.sandbox_expire_after,
+                  "A sandbox idle this long expires (14d); its own setting wins");
+  srv->add_option("--sandbox-retention", server.sandbox_retention,
+                  "An expired sandbox is deleted after this long (7d)");
   srv->callback([&] { run_server = true; });
 
   slipway::GatewayOptions gateway;

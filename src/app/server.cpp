@@ -15,8 +15,10 @@
 #include "api/api.h"
 #include "control/auth_service.h"
 #include "control/controller.h"
+#include "control/environments.h"
 #include "control/node_registry.h"
 #include "control/rollout_board.h"
+#include "control/sandboxes.h"
 #include "crypto/secret_box.h"
 #include "gateway/proxy.h"
 #include "gateway/route_file.h"
@@ -94,6 +96,79 @@ Result<std::unique_ptr<net::HttpServer>> ExtraListener(const std::string& addr, 
 Result<RepoTable> LoadRepos(const std::string& file) {
   if (file.empty()) return RepoTable{};
   return LoadReposFile(file);
+}
+
+}  // namespace
+
+namespace {
+
+// The gateway's run-time ports, as the sandbox service sees them.
+class ProxyPorts final : public PortHost {
+ public:
+  explicit ProxyPorts(gateway::Proxy& proxy) : proxy_(proxy) {}
+  Result<int> Open(const std::string& address, int port, const std::string& set) override {
+    return proxy_.AddListener({address, port, set});
+  }
+  void Close(int port) override { proxy_.RemoveListener(port); }
+  std::uint64_t Requests(int port) const override { return proxy_.Requests(port); }
+
+ private:
+  gateway::Proxy& proxy_;
+};
+
+// "LO-HI", 1024 <= LO <= HI <= 65535.
+bool ParseRange(const std::string& text, int& lo, int& hi) {
+  auto dash = text.find('-');
+  if (dash == std::string::npos) return false;
+  try {
+    std::size_t a = 0, b = 0;
+    lo = std::stoi(text.substr(0, dash), &a);
+    hi = std::stoi(text.substr(dash + 1), &b);
+    if (a != dash || b != text.size() - dash - 1) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  return lo >= 1024 && lo <= hi && hi <= 65535;
+}
+
+// "90s", "45m", "12h", "14d" (whole numbers) up to ten years; false otherwise.
+bool ParseLongDuration(const std::string& text, std::chrono::milliseconds& out) {
+  if (text.size() < 2 || text.size() > 12) return false;
+  const char unit = text.back();
+  const long long per = unit == 's'   ? 1000
+                        : unit == 'm' ? 60000
+                        : unit == 'h' ? 3600000
+                        : unit == 'd' ? 86400000
+                                      : 0;
+  long long n = 0;
+  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    n = n * 10 + (text[i] - '0');
+  }
+  if (per == 0 || n > 3650LL * 86400000 / per) return false;
+  out = std::chrono::milliseconds(n * per);
+  return true;
+}
+
+Result<SandboxOptions> SandboxSettings(const ServerOptions& o, const std::string& address) {
+  SandboxOptions s;
+  s.address = address;
+  if (!ParseRange(o.sandbox_gateway_ports, s.gateway_lo, s.gateway_hi))
+    return Invalid("--sandbox-gateway-ports must be LO-HI within 1024-65535, not '" +
+                   o.sandbox_gateway_ports + "'");
+  if (!ParseRange(o.sandbox_service_ports, s.service_lo, s.service_hi))
+    return Invalid("--sandbox-service-ports must be LO-HI within 1024-65535, not '" +
+                   o.sandbox_service_ports + "'");
+  if (s.gateway_lo <= s.service_hi && s.service_lo <= s.gateway_hi)
+    return Invalid("--sandbox-gateway-ports and --sandbox-service-ports overlap");
+  std::chrono::milliseconds expire{}, retention{};
+  if (!ParseLongDuration(o.sandbox_expire_after, expire) || expire < std::chrono::minutes(1))
+    return Invalid("--sandbox-expire-after must be a duration from 1m to 3650d");
+  if (!ParseLongDuration(o.sandbox_retention, retention))
+    return Invalid("--sandbox-retention must be a duration up to 3650d");
+  s.default_expiry_ms = expire.count();
+  s.retention_ms = retention.count();
+  return s;
 }
 
 }  // namespace
@@ -176,6 +251,7 @@ int RunServer(const ServerOptions& options) {
   RolloutBoard rollouts;
   Context ctx{**store, agent, router, clock, events, serving, *paths, &hub, &rollouts};
   ctx.notifier = &notifier;
+  Environments environments(**store);
 
   AuthOptions auth_options;
   auth_options.login_repo = options.login_repo;
@@ -198,8 +274,16 @@ int RunServer(const ServerOptions& options) {
   auto proxy = gateway::Proxy::Create(gw, router);
   if (!proxy.ok()) return StartupError(proxy.status().message());
 
+  auto sandbox_options = SandboxSettings(options, gw_host);
+  if (!sandbox_options.ok()) return StartupError(sandbox_options.status().message());
   Controller controller(ctx, {options.max_concurrent});
+  ProxyPorts proxy_ports(**proxy);
+  // Every deployment asks it for the app's environment (and a sandbox app's service map).
+  Sandboxes sandboxes(ctx, controller, environments, proxy_ports, *sandbox_options);
+  ctx.injection = &sandboxes;
   ApiDeps deps{ctx, controller, auth, registry};
+  deps.environments = &environments;
+  deps.sandboxes = &sandboxes;
   net::HttpServerOptions api;
   api.address = api_host;
   api.port = api_port;
@@ -213,6 +297,7 @@ int RunServer(const ServerOptions& options) {
   if (!metrics.ok()) return StartupError(metrics.status().message());
 
   controller.Start();  // recovery first: the gateway then opens on a true route table
+  sandboxes.Start();   // the sandboxes' ports and routes, following their recovered apps
   (*proxy)->Start();
   (*http)->Start();
   if (*hooks) (*hooks)->Start();
@@ -241,6 +326,7 @@ int RunServer(const ServerOptions& options) {
   if (*hooks) (*hooks)->Stop();
   if (*metrics) (*metrics)->Stop();
   (*http)->Stop();
+  sandboxes.Stop();
   controller.Stop();
   notifier.Stop();  // after the deployments, which may still send
   (*proxy)->Stop();

@@ -25,6 +25,11 @@ struct ServerOptions {
   std::string node_lease = "60s";
   std::string repos;   // repos.yaml of the server's own node ("" = none)
   std::string notify;  // notification targets for every app (notify/notify_file.h; "" = none)
+  // Sandboxes: port ranges "LO-HI" on the gateway's address, idle expiry and retention.
+  std::string sandbox_gateway_ports = "8081-8999";
+  std::string sandbox_service_ports = "9001-9999";
+  std::string sandbox_expire_after = "14d";
+  std::string sandbox_retention = "7d";
 };
 
 // Wires store, agent, gateway, controller and API, recovers from the previous run, and

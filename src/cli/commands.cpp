@@ -129,6 +129,41 @@ int ExitFor(const std::string& status) {
   return status == "succeeded" ? 0 : 1;
 }
 
+// apps set NAME [--upstream URL] [--env E | --no-env]: PATCH /api/v1/apps/{app}.
+void AddAppsSet(CLI::App* apps, GlobalOptions& g, int* exit_code) {
+  auto* set = apps->add_subcommand("set", "Change an app's upstream or environment");
+  auto name = std::make_shared<std::string>();
+  auto upstream = std::make_shared<std::optional<std::string>>();
+  auto env = std::make_shared<std::optional<std::string>>();
+  auto no_env = std::make_shared<bool>(false);
+  set->add_option("name", *name, "App name")->required();
+  set->add_option_function<std::string>(
+      "--upstream", [upstream](const std::string& v) { *upstream = v; },
+      "The app's address in the shared environment: http://HOST[:PORT] (\"\" = none)");
+  auto* env_opt = set->add_option_function<std::string>(
+      "--env", [env](const std::string& v) { *env = v; }, "Environment its next deployments get");
+  set->add_flag("--no-env", *no_env, "No environment from the next deployment on")
+      ->excludes(env_opt);
+  set->callback([=, &g] {
+    json body = json::object();
+    if (*upstream) body["upstream"] = **upstream;
+    if (*env) body["environment"] = **env;
+    if (*no_env) body["environment"] = "";
+    if (body.empty()) {
+      *exit_code = Fail("nothing to change: give --upstream, --env or --no-env");
+      return;
+    }
+    RunCall(g, exit_code, "PATCH", "/api/v1/apps/" + *name, body, [name](const json& a) {
+      auto shown = [&a](const char* key) {
+        std::string v = Str(a, key);
+        return v.empty() || v == "-" ? std::string("none") : v;
+      };
+      std::cout << fmt::format("{}: upstream {}, environment {}\n", *name, shown("upstream"),
+                               shown("environment"));
+    });
+  });
+}
+
 void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* apps = app.add_subcommand("apps", "Create, list, show and delete apps");
   apps->require_subcommand(1);
@@ -147,6 +182,11 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
       ->envname("SLIPWAY_WEBHOOK_SECRET");
   create->add_option("--host", *hosts, "Gateway host name (repeatable; default <name>.localhost)");
   create->add_option("--path-prefix", *prefix, "Gateway path prefix");
+  auto upstream = std::make_shared<std::string>();
+  auto env = std::make_shared<std::string>();
+  create->add_option("--upstream", *upstream,
+                     "The app's address in the shared environment: http://HOST[:PORT]");
+  create->add_option("--env", *env, "Environment its instances get (slipway env)");
   create->callback([=, &g] {
     auto c = Client(g, *exit_code);
     if (!c) return;
@@ -160,6 +200,8 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
                  {"secret", *secret},
                  {"path_prefix", *prefix}};
     if (!hosts->empty()) body["hosts"] = *hosts;
+    if (!upstream->empty()) body["upstream"] = *upstream;
+    if (!env->empty()) body["environment"] = *env;
     auto r = c->Call("POST", "/api/v1/apps", body);
     if (!r.ok()) {
       *exit_code = Fail(r.status().message());
@@ -175,6 +217,8 @@ void AddApps(CLI::App& app, GlobalOptions& g, int* exit_code) {
     }
     *exit_code = 0;
   });
+
+  AddAppsSet(apps, g, exit_code);
 
   auto* list = apps->add_subcommand("list", "List apps");
   list->callback([&g, exit_code] {
@@ -485,6 +529,7 @@ void RegisterCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   AddReposCommands(app, g, exit_code);
   AddRolloutCommands(app, g, exit_code);
   AddSandboxCommands(app, g, exit_code);
+  AddEnvCommands(app, g, exit_code);
 }
 
 }  // namespace slipway::cli

@@ -36,6 +36,8 @@ void AddReposCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 void AddRolloutCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 // slipway sandbox … and slipway template … (sandbox_commands.cpp, template_commands.cpp).
 void AddSandboxCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
+// slipway env create|set|unset|show|list|delete (env_commands.cpp).
+void AddEnvCommands(CLI::App& app, GlobalOptions& global, int* exit_code);
 
 class ApiClient;
 // The API client for the resolved server and token (see cli/config.h); on a bad URL sets

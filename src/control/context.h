@@ -73,6 +73,33 @@ class ServingState {
 
 class RolloutBoard;
 
+// What an app's instances (and build steps) get beyond their manifest: its environment's
+// variables, secrets and files, and, for a sandbox's app, the sandbox's <SERVICE>_URL map,
+// network and limits.
+struct Injection {
+  std::map<std::string, std::string> env;    // overrides the manifest's env
+  std::map<std::string, std::string> files;  // relative path in the release → content
+  std::vector<std::string> secrets;          // values to redact from events and errors
+  std::string network;                       // container runtime: a Docker network to join
+  std::vector<std::string> aliases;          // the container's names on that network
+  // Overrides of `env` for a container instance, which cannot reach the gateway's loopback
+  // ports: a sandbox's services address each other by name on the sandbox's network.
+  std::map<std::string, std::string> container_env;
+  long long memory_bytes = 0;  // limits (0 = the manifest's)
+  double cpus = 0;
+};
+
+// Answers the Injection of an app. Thread-safe. Errors: kNotFound when the app's
+// environment is gone, kUnavailable when it cannot be read (the deployment fails with it).
+class InjectionSource {
+ public:
+  virtual ~InjectionSource() = default;
+  virtual Result<Injection> For(const App& app) = 0;
+};
+
+// Replaces every occurrence of each secret (of 4 bytes or more) in `text` by "***".
+std::string Redact(std::string text, const std::vector<std::string>& secrets);
+
 // The name of the server's own (in-process) node.
 constexpr const char* kLocalNode = "local";
 
@@ -110,6 +137,9 @@ struct Context {
   // Tells deployment outcomes to the apps' and the server's notification targets; never
   // blocks. Null when there is none (unit tests).
   Notifier* notifier = nullptr;
+
+  // Environments and sandboxes' injections; null = none (unit tests).
+  InjectionSource* injection = nullptr;
 };
 
 }  // namespace slipway

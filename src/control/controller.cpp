@@ -80,7 +80,9 @@ Result<App> Controller::CreateApp(App app, const Actor& actor) {
     return Invalid("secret must be 8 to 1024 characters (it signs webhooks)");
   if (auto s = ValidateHosts(app.hosts); !s.ok()) return s;
   if (auto s = ValidatePathPrefix(app.path_prefix); !s.ok()) return s;
+  if (auto s = ValidateUpstream(app.upstream); !s.ok()) return s;
   std::lock_guard lock(apps_mu_);
+  if (auto s = EnvironmentExists(app.environment); !s.ok()) return s;
   auto existing = ctx_.store.ListApps();
   if (!existing.ok()) return existing.status();
   if (auto holder = RouteClash(app, *existing); !holder.empty()) {
@@ -96,12 +98,41 @@ Result<App> Controller::CreateApp(App app, const Actor& actor) {
   auto created = ctx_.store.CreateApp(app);
   if (!created.ok()) return created;
   RouteApp(*created);
-  Audit(actor, "app.create", "app/" + app.name, app.name,
-        json{{"branch", app.branch},
-             {"repo", git::RedactUrl(app.repo)},
-             {"hosts", EffectiveHosts(app)}}
-            .dump());
+  json detail = {
+      {"branch", app.branch}, {"repo", git::RedactUrl(app.repo)}, {"hosts", EffectiveHosts(app)}};
+  if (!app.upstream.empty()) detail["upstream"] = app.upstream;
+  if (!app.environment.empty()) detail["environment"] = app.environment;
+  Audit(actor, "app.create", "app/" + app.name, app.name, detail.dump());
   return created;
+}
+
+Status Controller::EnvironmentExists(const std::string& name) {
+  if (name.empty()) return Status::Ok();
+  auto e = ctx_.store.GetEnvironment(name);
+  if (e.ok()) return Status::Ok();
+  if (e.status().code() != Code::kNotFound) return e.status();
+  return NotFound(fmt::format("environment '{}' does not exist", name.substr(0, 64)));
+}
+
+Result<App> Controller::ChangeAppSettings(const std::string& name,
+                                          const std::optional<std::string>& upstream,
+                                          const std::optional<std::string>& environment,
+                                          const Actor& actor) {
+  if (upstream) {
+    if (auto s = ValidateUpstream(*upstream); !s.ok()) return s;
+  }
+  std::lock_guard lock(apps_mu_);
+  auto app = ctx_.store.GetApp(name);
+  if (!app.ok()) return app.status();
+  json detail = json::object();
+  if (upstream) detail["upstream"] = app->upstream = *upstream;
+  if (environment) {
+    if (auto s = EnvironmentExists(*environment); !s.ok()) return s;
+    detail["environment"] = app->environment = *environment;
+  }
+  if (auto s = ctx_.store.UpdateAppSettings(*app); !s.ok()) return s;
+  Audit(actor, "app.set", "app/" + name, name, detail.dump());
+  return app;
 }
 
 void Controller::Audit(const Actor& actor, const std::string& action, const std::string& target,

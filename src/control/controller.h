@@ -45,7 +45,14 @@ class Controller {
 
   // Validates the name, repository URL, branch, hosts and path prefix (kInvalid), and that
   // no other app routes the same host and path prefix (kConflict naming that app).
+  // Also checks App::upstream (ValidateUpstream, kInvalid) and that App::environment, when
+  // set, exists (kNotFound).
   Result<App> CreateApp(App app, const Actor& actor);
+  // Sets the app's upstream and/or environment ("" = none; nullopt = unchanged), audited as
+  // app.set. kNotFound (app or environment), kInvalid (upstream). The change applies to the
+  // app's next deployment.
+  Result<App> ChangeAppSettings(const std::string& app, const std::optional<std::string>& upstream,
+                                const std::optional<std::string>& environment, const Actor& actor);
   // Stops the app and removes its records, releases, builds, mirror and logs.
   Status DeleteApp(const std::string& name, const Actor& actor);
 
@@ -109,6 +116,8 @@ class Controller {
   // How many queued restarts of the app were cancelled; kConflict for another queued kind.
   Result<int> CancelQueuedRestartsLocked(std::int64_t app_id, const Actor& actor);
   void RestartCrashed(std::int64_t app_id);
+  // Ok for "" or an existing environment; kNotFound naming it otherwise.
+  Status EnvironmentExists(const std::string& name);
   void Audit(const Actor& actor, const std::string& action, const std::string& target,
              const std::string& app, const std::string& detail_json = "{}",
              const std::string& outcome = "ok");

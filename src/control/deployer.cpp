@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 #include "control/deployer_util.h"
+#include "control/injection.h"
 #include "control/instances.h"
 #include "git/git.h"
 #include "net/http.h"
@@ -101,9 +102,10 @@ std::string Deployer::Tag(const Unit& u) const {
   return units_.size() > 1 ? "[" + u.node + "] " : "";
 }
 
+// Every output line the deployment records goes through here (and is redacted here).
 os::LineSink Deployer::SinkFor(const Unit& u, const std::string& stage, bool stderr_only) {
   return [this, tag = Tag(u), stage, stderr_only](os::OutputStream s, std::string_view line) {
-    ctx_.events.Append(d_.id, stage, "log", tag + std::string(line),
+    ctx_.events.Append(d_.id, stage, "log", Redacted(tag + std::string(line)),
                        stderr_only || s == os::OutputStream::kStderr ? "stderr" : "stdout");
   };
 }
@@ -202,14 +204,19 @@ void Deployer::RemoveBuildDirs() {
   }
 }
 
+// Every event text the deployment records goes through here (and is redacted here).
 void Deployer::Emit(Stage stage, const std::string& state, const std::string& text) {
-  ctx_.events.Append(d_.id, ToString(stage), state, text);
+  ctx_.events.Append(d_.id, ToString(stage), state, Redacted(text));
+}
+
+std::string Deployer::Redacted(std::string text) const {
+  return injection_.secrets.empty() ? text : Redact(std::move(text), injection_.secrets);
 }
 
 void Deployer::Save() {
   d_.stage = machine_.stage();
   d_.status = machine_.status();
-  d_.error = machine_.error();
+  d_.error = Redacted(machine_.error());
   if (auto s = ctx_.store.UpdateDeployment(d_); !s.ok()) {
     spdlog::error("deployment {}: cannot save: {}", d_.id, s.ToString());
   }
@@ -250,11 +257,14 @@ Deployment Deployer::Run() {
           if (!quiet) Emit(stage, "succeeded", std::string(ToString(stage)) + " done");
           action = machine_.OnStageSucceeded(now);
         } else {
-          Emit(stage, "failed", s.message());
+          // Redacted before the machine keeps it: the error reaches the record, the
+          // notifications and the audit log from there.
+          const std::string error = Redacted(s.message());
+          Emit(stage, "failed", error);
           action = cancel_.load()         ? machine_.OnCancel(now)
-                   : runtime_rolled_back_ ? machine_.OnRuntimeRolledBack(s.message())
-                   : rollout_aborted_     ? machine_.OnRolloutAborted(s.message())
-                                          : machine_.OnStageFailed(s.message(), now);
+                   : runtime_rolled_back_ ? machine_.OnRuntimeRolledBack(error)
+                   : rollout_aborted_     ? machine_.OnRolloutAborted(error)
+                                          : machine_.OnStageFailed(error, now);
         }
         if (action == Action::kWatchTick) {
           Emit(Stage::kWatch, "started",
@@ -266,7 +276,8 @@ Deployment Deployer::Run() {
       case Action::kWatchTick: {
         Status s = WatchOnce();
         now = ctx_.clock.Now();
-        action = s.ok() ? machine_.OnTick(now) : machine_.OnWatchHealthFailed(s.message(), now);
+        action = s.ok() ? machine_.OnTick(now)
+                        : machine_.OnWatchHealthFailed(Redacted(s.message()), now);
         if (s.ok() && action == Action::kRunStage)
           Emit(Stage::kWatch, "succeeded", "new instance stayed healthy");
         if (!s.ok()) Emit(Stage::kWatch, "failed", s.message());
@@ -329,6 +340,8 @@ Status Deployer::RunStage(Stage stage) {
       return rollback ? Status::Ok() : Fetch();
     case Stage::kCheckout: {
       Status s = rollback ? Status::Ok() : Checkout();
+      // Once the manifest is read and the nodes are final (Checkout may run twice).
+      if (s.ok() && !rollback) s = LoadInjection(Stage::kCheckout);
       if (s.ok() && !rollback) Notify("started");
       return s;
     }
@@ -416,6 +429,12 @@ Status Deployer::ExportOn(Unit& u) {
                          SinkFor(u, "checkout", true));
 }
 
+// A sandbox's copy `sandbox-<sandbox>-<service>` deploys a branch of the shared app's
+// repository, whose manifest names the shared app `<service>`.
+bool Deployer::IsSharedAppOf(const std::string& name) const {
+  return !app_.sandbox.empty() && app_.name == "sandbox-" + app_.sandbox + "-" + name;
+}
+
 Status Deployer::ReadManifest(Unit& u) {
   auto text = agent(u).ReadFile(u.workdir + "/slipway.yaml", kMaxManifestBytes);
   if (!text.ok()) {
@@ -427,7 +446,7 @@ Status Deployer::ReadManifest(Unit& u) {
   }
   auto manifest = ParseManifest(*text, "slipway.yaml");
   if (!manifest.ok()) return manifest.status();
-  if (!manifest->app.empty() && manifest->app != app_.name) {
+  if (!manifest->app.empty() && manifest->app != app_.name && !IsSharedAppOf(manifest->app)) {
     return Invalid(
         fmt::format("slipway.yaml: manifest is for app '{}', not '{}'", manifest->app, app_.name));
   }
@@ -438,8 +457,24 @@ Status Deployer::ReadManifest(Unit& u) {
   return Status::Ok();
 }
 
+// Counts and names only: values and contents never reach an event.
+Status Deployer::LoadInjection(Stage stage) {
+  auto injection = InjectionFor(ctx_, app_);
+  if (!injection.ok()) return injection.status();
+  injection_ = std::move(*injection);
+  if (injection_.env.empty() && injection_.files.empty() && injection_.network.empty()) {
+    return Status::Ok();
+  }
+  Emit(stage, "info",
+       fmt::format("injecting {} variable(s) and {} file(s){}", injection_.env.size(),
+                   injection_.files.size(),
+                   injection_.network.empty() ? "" : "; network " + injection_.network));
+  return Status::Ok();
+}
+
 std::map<std::string, std::string> Deployer::StepEnv() const {
   auto env = manifest_.env;
+  InjectEnv(injection_, env);
   env["SLIPWAY_APP"] = app_.name;
   env["SLIPWAY_COMMIT"] = d_.commit;
   env["SLIPWAY_DEPLOYMENT_ID"] = std::to_string(d_.id);
@@ -506,6 +541,11 @@ Status Deployer::RetainedRelease() {
                    : NotFound(fmt::format("release {} is no longer on disk", r->number));
   });
   if (!on_disk.ok()) return on_disk;
+  // The app's injection as it is now: a rollback or restart gets today's secrets and files.
+  if (auto s = LoadInjection(Stage::kRelease); !s.ok()) return s;
+  auto files =
+      ForEachUnit([&](Unit& u) { return WriteInjectedFiles(agent(u), r->path, injection_); });
+  if (!files.ok()) return files;
   d_.commit = r->commit;
   Emit(Stage::kRelease, "info",
        fmt::format("{} release {} ({}) without a rebuild",
@@ -545,10 +585,19 @@ Status Deployer::MakeRelease() {
   return Status::Ok();
 }
 
+// The injected files are written after the image is built: they are not part of the build
+// context, so no secret file is baked into an image.
 Status Deployer::ReleaseOn(Unit& u) {
   if (auto s = agent(u).MovePath(u.workdir, release_.path); !s.ok()) return s;  // atomic
   u.workdir.clear();
-  if (manifest_.is_image_runtime()) return PrepareImage(u);
+  if (manifest_.is_image_runtime()) {
+    if (auto s = PrepareImage(u); !s.ok()) return s;
+  }
+  if (injection_.files.empty()) return Status::Ok();
+  if (auto s = WriteInjectedFiles(agent(u), release_.path, injection_); !s.ok()) return s;
+  Emit(
+      Stage::kRelease, "info",
+      fmt::format("{}wrote {} injected file(s) into the release", Tag(u), injection_.files.size()));
   return Status::Ok();
 }
 

@@ -78,6 +78,11 @@ class Deployer {
   Status Checkout();
   Status ExportOn(Unit& u);
   Status ReadManifest(Unit& u);
+  bool IsSharedAppOf(const std::string& name) const;
+  // Asks ctx_.injection for the app's injection (once, after the manifest is known).
+  Status LoadInjection(Stage stage);
+  // `text` with the injection's secrets redacted: what every event and error goes through.
+  std::string Redacted(std::string text) const;
   Status CheckPushIsTip(const std::string& sha);
   Status Steps(Unit& u, Stage stage, const std::vector<std::string>& steps);
   Status MakeRelease();
@@ -140,6 +145,7 @@ class Deployer {
   PipelineMachine machine_;
   App app_;
   Manifest manifest_;
+  Injection injection_;  // set before the build, read by every stage (and unit thread) after
   Release release_;
   std::optional<Serving> previous_;  // what served before this deployment
   int service_watch_failures_ = 0;

@@ -13,7 +13,7 @@ namespace slipway {
 using std::chrono::milliseconds;
 
 Status Deployer::StartInstance(Unit& u) {
-  auto instance = LaunchInstance(ctx_, app_, release_, manifest_, "starting", u.node);
+  auto instance = LaunchInstance(ctx_, app_, release_, manifest_, "starting", u.node, &injection_);
   if (!instance.ok()) return instance.status();
   u.instance = *instance;
   const Instance& i = *u.instance;
@@ -30,8 +30,8 @@ Status Deployer::StartInstance(Unit& u) {
 void Deployer::EmitLogTail(Unit& u, Stage stage) {
   auto lines = agent(u).RecentOutput(HandleOf(*u.instance),
                                      InstanceLogPath(ctx_.paths, app_.name, u.instance->id), 20);
-  for (const auto& l : lines)
-    ctx_.events.Append(d_.id, ToString(stage), "log", Tag(u) + l, "stderr");
+  auto sink = SinkFor(u, ToString(stage), true);  // tagged and redacted like build output
+  for (const auto& l : lines) sink(os::OutputStream::kStderr, l);
 }
 
 Status Deployer::Verify(Unit& u) {

@@ -4,6 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <optional>
+
+#include "control/injection.h"
 
 namespace slipway {
 
@@ -21,11 +24,13 @@ std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int
 
 namespace {
 
-// What every instance of a release sees in its environment. (The agent adds its home
-// marker, see agent/agent.h.)
+// What every instance of a release sees in its environment: the manifest's env, the
+// injection's variables over it, and the server's own. (The agent adds its home marker, see
+// agent/agent.h.)
 std::map<std::string, std::string> ReleaseEnv(const App& app, const Release& release,
-                                              const Manifest& m) {
+                                              const Manifest& m, const Injection& injection = {}) {
   auto env = m.env;
+  InjectEnv(injection, env);
   env["SLIPWAY_APP"] = app.name;
   env["SLIPWAY_RELEASE"] = std::to_string(release.number);
   return env;
@@ -38,14 +43,14 @@ std::map<std::string, std::string> ReleaseLabels(const App& app, const Release& 
 }
 
 InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release, const Manifest& m,
-                      const Instance& instance) {
+                      const Instance& instance, const Injection& injection) {
   InstanceSpec spec;
   spec.runtime = m.runtime;
   spec.app = app.name;
   spec.release_id = release.id;
   spec.release_dir = release.path;
   spec.command = m.command;
-  spec.env = ReleaseEnv(app, release, m);
+  spec.env = ReleaseEnv(app, release, m, injection);
   spec.env["SLIPWAY_INSTANCE_ID"] = std::to_string(instance.id);
   // Where to listen: loopback on the server's own node; every interface on a remote node,
   // where the gateway comes from another machine.
@@ -59,12 +64,16 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
     c.name = fmt::format("slipway-{}-{}", app.name, release.number);
     c.container_port = m.container_port;
     c.host_ip = remote && m.host_ip == "127.0.0.1" ? "0.0.0.0" : m.host_ip;
-    c.memory_bytes = m.memory_bytes;
-    c.cpus = m.cpus;
+    c.memory_bytes = injection.memory_bytes > 0 ? injection.memory_bytes : m.memory_bytes;
+    c.cpus = injection.cpus > 0 ? injection.cpus : m.cpus;
     c.volumes = m.volumes;
     c.restart = m.restart;
     c.labels = ReleaseLabels(app, release);
     c.labels["slipway.instance"] = std::to_string(instance.id);
+    c.network = injection.network;
+    c.aliases = injection.aliases;
+    // A container reaches its sandbox peers by name on their network, not on loopback.
+    for (const auto& [k, v] : injection.container_env) spec.env[k] = v;
   }
   return spec;
 }
@@ -73,7 +82,13 @@ InstanceSpec MakeSpec(const Context& ctx, const App& app, const Release& release
 
 Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
                                 const Manifest& manifest, const std::string& state,
-                                const std::string& node) {
+                                const std::string& node, const Injection* injection) {
+  std::optional<Injection> looked_up;
+  if (!injection) {
+    auto current = InjectionFor(ctx, app);
+    if (!current.ok()) return current.status();
+    injection = &looked_up.emplace(std::move(*current));
+  }
   Agent& agent = ctx.On(node);
   auto port = agent.AllocatePort();
   if (!port.ok()) return port.status();
@@ -86,7 +101,7 @@ Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& rel
   rec.node = node;
   auto created = ctx.store.CreateInstance(rec);
   if (!created.ok()) return created.status();
-  auto handle = agent.StartInstance(MakeSpec(ctx, app, release, manifest, *created));
+  auto handle = agent.StartInstance(MakeSpec(ctx, app, release, manifest, *created, *injection));
   if (!handle.ok()) {
     created->state = "stopped";
     (void)ctx.store.UpdateInstance(*created);

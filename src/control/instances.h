@@ -18,9 +18,14 @@ std::string InstanceLogPath(const Paths& paths, const std::string& app, std::int
 // Allocates a port on `node` (one of the release's nodes), records the instance (state
 // `state`), starts it through that node's agent and records its pid / container id. On a
 // start failure the record is marked stopped.
+//
+// The instance gets `injection` (its variables over the manifest's env, its network,
+// aliases and limits); null = the app's current one, looked up through ctx.injection (none
+// when that is null), so that recovery and restarts start what a deployment would. A failed
+// lookup fails the launch before anything is recorded.
 Result<Instance> LaunchInstance(Context& ctx, const App& app, const Release& release,
                                 const Manifest& manifest, const std::string& state,
-                                const std::string& node);
+                                const std::string& node, const Injection* injection = nullptr);
 // Stops `instance` through its node's agent and records it stopped. When the node is not
 // connected the record is left as it is and false returned: the supervisor's sweep stops the
 // instance once its node is back (Controller::SweepLeftovers). A failed record write is

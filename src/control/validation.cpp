@@ -1,6 +1,7 @@
 #include "control/validation.h"
 
 #include "core/utf8.h"
+#include "gateway/target.h"
 
 #include <algorithm>
 #include <cctype>
@@ -90,6 +91,13 @@ Status ValidatePathPrefix(std::string& prefix) {
   }
   if (prefix.back() == '/') prefix.pop_back();
   return Status::Ok();
+}
+
+Status ValidateUpstream(const std::string& url) {
+  if (url.empty()) return Status::Ok();
+  if (url.size() > 2048) return Invalid("upstream URL: at most 2048 bytes");
+  auto target = gateway::TargetFromUrl("upstream", url);
+  return target.ok() ? Status::Ok() : target.status();
 }
 
 std::vector<std::string> EffectiveHosts(const App& app) {

@@ -24,6 +24,10 @@ Status ValidatePauseMax(std::chrono::milliseconds max);
 // A maintenance page's text: 1..1024 bytes of well-formed UTF-8 without control characters
 // (C0, DEL, C1; so no newlines or tabs either). The gateway HTML-escapes it when shown.
 Status ValidateMaintenanceMessage(const std::string& message);
+// An app's upstream in the shared environment: "" (none) or http://host[:port][/] as
+// gateway::TargetFromUrl takes it (no user info, path, query or fragment), at most 2048
+// bytes. The URL is never quoted in the message.
+Status ValidateUpstream(const std::string& url);
 // The hosts an app answers on (its own, or <name>.localhost).
 std::vector<std::string> EffectiveHosts(const App& app);
 // The name of an existing app that already routes one of `app`'s hosts with the same path

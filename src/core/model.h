@@ -1,6 +1,7 @@
 #pragma once
 // Domain records shared by the store, the control plane and the API. Plain data, no I/O.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,13 @@ struct App {
   bool stopped = false;                            // stopped by a user: not restarted by recovery
   long long created_ms = 0;
   GatewayState gateway;  // restored into the gateway by recovery
+  // The app's address in the shared environment ("http://host:port", "" = none): where a
+  // sandbox sends its requests for this service when the sandbox does not deploy it.
+  std::string upstream;
+  std::string environment;  // the Environment its instances get ("" = none)
+  // The sandbox that owns this app ("" = a shared app). A sandbox's branch service is an app
+  // of its own, named sandbox-<sandbox>-<service>, created and deleted with the sandbox.
+  std::string sandbox;
 };
 
 struct Deployment {
@@ -202,6 +210,76 @@ struct NotificationRecord {
   int http_status = 0;  // of the last attempt; 0 when it got no response
   std::string last_error;
   long long created_ms = 0, updated_ms = 0;
+};
+
+// A named set of variables, secrets and files, injected into the instances (and build
+// steps) of the apps and sandboxes that reference it. In memory the values are plaintext;
+// the store seals `secrets` and `files` at rest. The API never returns a secret's value or a
+// file's content, only their names.
+struct Environment {
+  std::int64_t id = 0;
+  std::string name;
+  std::map<std::string, std::string> vars;
+  std::map<std::string, std::string> secrets;
+  std::map<std::string, std::string> files;  // relative path in the release → content
+  long long created_ms = 0, updated_ms = 0;
+};
+
+// One service of a sandbox: an app deployed from `branch` as the sandbox's own app
+// (sandbox-<sandbox>-<service>), or, with no branch, the app's upstream.
+struct SandboxService {
+  std::string name;               // the shared app it stands for
+  std::string branch;             // "" = upstream only
+  std::string route = "sandbox";  // sandbox | upstream: where the sandbox's traffic goes
+  int port = 0;                   // its service port on the gateway (<SERVICE>_URL)
+  std::string commit;             // pinned commit (a restored snapshot); "" = branch tip
+  long long memory_bytes = 0;     // 0 = the sandbox's share
+  double cpus = 0;
+};
+
+struct Sandbox {
+  std::int64_t id = 0;
+  std::string name;  // 1..32 of [a-z0-9-], starting with a letter
+  std::string template_name;
+  std::string environment;  // "" = none
+  std::string entry;        // the service its own port serves
+  int port = 0;             // its gateway port
+  // creating | deploying | running | failed | suspended | expired
+  std::string status = "creating";
+  std::vector<SandboxService> services;
+  long long memory_bytes = 0;  // per-sandbox limits (0 = none)
+  double cpus = 0;
+  long long expire_after_ms = 14LL * 24 * 3600 * 1000;  // of inactivity
+  std::string created_by;
+  std::string config_json = "{}";  // the last config-file rendering and its read-back
+  long long created_ms = 0, updated_ms = 0, last_active_ms = 0, expired_ms = 0;
+};
+
+// A reusable sandbox definition; `body_json` holds services, environment, entry, limits.
+struct SandboxTemplate {
+  std::int64_t id = 0;
+  std::string name;
+  std::string body_json = "{}";
+  std::string created_by;
+  long long created_ms = 0, updated_ms = 0;
+};
+
+// A sandbox as it was: the exact commits, the environment's content and the routes.
+// `body_json` may hold secrets: the store seals it at rest.
+struct SandboxSnapshot {
+  std::int64_t id = 0;
+  std::string sandbox;
+  std::string body_json = "{}";
+  std::string created_by;
+  long long created_ms = 0;
+};
+
+// A port handed out by the allocator; unique across the store.
+struct PortReservation {
+  int port = 0;
+  std::string kind;   // gateway | service
+  std::string owner;  // "sandbox/<name>"
+  long long created_ms = 0;
 };
 
 }  // namespace slipway

@@ -281,7 +281,28 @@ Result<ContainerState> Client::InspectContainer(const std::string& id) const {
   s.restarting = st.value("Restarting", false);
   s.exit_code = st.value("ExitCode", 0);
   s.status = st.value("Status", "");
+  const json& config = (*r)["Config"];
+  if (config.is_object() && config.contains("Labels") && config.at("Labels").is_object())
+    s.labels = config.at("Labels").get<std::map<std::string, std::string>>();
   return s;
+}
+
+Status Client::EnsureNetwork(const std::string& name,
+                             const std::map<std::string, std::string>& labels) const {
+  // CheckDuplicate: without it the Engine makes a second network of the same name.
+  json body = {{"Name", name}, {"Driver", "bridge"}, {"CheckDuplicate", true}, {"Labels", labels}};
+  auto r = Call("POST", "/networks/create", body);
+  if (r.ok() || r.status().code() == Code::kConflict) return Status::Ok();
+  if (r.status().message().find("already exists") != std::string::npos) return Status::Ok();
+  return r.status();
+}
+
+Status Client::RemoveNetwork(const std::string& name) const {
+  auto r = Call("DELETE", "/networks/" + net::PercentEncode(name));
+  if (r.ok() || r.status().code() == Code::kNotFound) return r.status();
+  if (r.status().message().find("active endpoints") != std::string::npos)
+    return Conflict(r.status().message());
+  return r.status();
 }
 
 Result<long long> Client::MemoryUsage(const std::string& id) const {

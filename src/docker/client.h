@@ -22,6 +22,7 @@ struct ContainerState {
   bool restarting = false;  // crashed and waiting for its restart policy
   int exit_code = 0;
   std::string status;  // created | running | exited | …
+  std::map<std::string, std::string> labels;
 };
 
 struct ContainerSummary {
@@ -57,6 +58,13 @@ class Client {
   Result<long long> MemoryUsage(const std::string& id) const;
   // Containers (running or not) carrying label key=value.
   Result<std::vector<ContainerSummary>> ListContainers(const std::string& label) const;
+  // Creates bridge network `name` with `labels`. Ok when it exists already, whoever made it
+  // (a concurrent create that lost the race answers 409, taken as success).
+  Status EnsureNetwork(const std::string& name,
+                       const std::map<std::string, std::string>& labels) const;
+  // Removes network `name`: kNotFound when there is none, kConflict while containers are
+  // still attached to it ("has active endpoints").
+  Status RemoveNetwork(const std::string& name) const;
   // The last `tail` lines of stdout and stderr, de-multiplexed.
   Result<std::vector<std::string>> Logs(const std::string& id, int tail) const;
 

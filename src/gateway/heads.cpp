@@ -208,6 +208,16 @@ void WriteUpstreamRequest(const http1::RequestHead& req, const ForwardContext& c
   out.append("\r\n");
 }
 
+void ReplaceHost(std::string& head, std::string_view host) {
+  constexpr std::string_view kField = "\r\nHost: ";
+  auto at = head.find(kField);
+  if (at == std::string::npos) return;
+  at += kField.size();
+  auto end = head.find("\r\n", at);
+  if (end == std::string::npos) return;
+  head.replace(at, end - at, host);
+}
+
 namespace {
 
 // Transfer-Encoding is re-stated for the client's framing; Trailer only announces trailers

@@ -32,6 +32,10 @@ struct ForwardContext {
 void WriteUpstreamRequest(const http1::RequestHead& req, const ForwardContext& ctx,
                           std::string& out);
 
+// Replaces the Host value of a head written by WriteUpstreamRequest (always its first
+// field), for a target that expects its own authority. X-Forwarded-Host keeps the client's.
+void ReplaceHost(std::string& head, std::string_view host);
+
 struct ResponseContext {
   int client_minor = 1;
   BodyOut body = BodyOut::kNone;

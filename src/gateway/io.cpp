@@ -42,9 +42,10 @@ Deadline::~Deadline() {
   if (loop_.deadlines == this) loop_.deadlines = next_;
 }
 
-void Deadline::Arm(std::chrono::milliseconds after) {
+void Deadline::Arm(std::chrono::milliseconds after, const std::atomic<bool>* cancel) {
   fired_ = false;
   at_ = loop_.now + after;
+  cancel_ = cancel;
 }
 
 Loop::~Loop() {
@@ -54,8 +55,11 @@ Loop::~Loop() {
 void Loop::SweepOnce(std::chrono::milliseconds pool_idle) {
   now = SteadyClock::now();
   for (Deadline* d = deadlines; d; d = d->next_) {
-    if (d->at_ > now || !d->socket_) continue;
+    if (!d->socket_) continue;
+    bool cancelled = d->cancel_ && d->cancel_->load(std::memory_order_relaxed);
+    if (d->at_ > now && !cancelled) continue;
     d->at_ = SteadyClock::time_point::max();
+    d->cancel_ = nullptr;
     d->fired_ = true;
     boost::system::error_code ignored;
     d->socket_->close(ignored);

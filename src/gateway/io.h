@@ -4,6 +4,7 @@
 // deadlines swept by the loop instead of a timer per operation.
 //
 // Thread-safety: everything here belongs to one loop and is used only on its thread.
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstddef>
@@ -59,8 +60,13 @@ class Deadline {
   Deadline& operator=(const Deadline&) = delete;
 
   void Watch(tcp::socket* socket) { socket_ = socket; }
-  void Arm(std::chrono::milliseconds after);  // from the loop's clock (≤ one sweep late)
-  void Disarm() { at_ = SteadyClock::time_point::max(); }
+  // From the loop's clock (≤ one sweep late). With `cancel`, the sweep also closes the
+  // socket as soon as `*cancel` is true (which must outlive the arming).
+  void Arm(std::chrono::milliseconds after, const std::atomic<bool>* cancel = nullptr);
+  void Disarm() {
+    at_ = SteadyClock::time_point::max();
+    cancel_ = nullptr;
+  }
   bool fired() const { return fired_; }
 
  private:
@@ -68,6 +74,7 @@ class Deadline {
   Loop& loop_;
   tcp::socket* socket_;
   SteadyClock::time_point at_ = SteadyClock::time_point::max();
+  const std::atomic<bool>* cancel_ = nullptr;
   bool fired_ = false;
   Deadline* prev_ = nullptr;
   Deadline* next_ = nullptr;

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <future>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -20,10 +23,21 @@ constexpr std::chrono::milliseconds kSweep{250};
 // app servers drop idle keep-alives after 5 s, and a request sent as they do would fail.
 constexpr std::chrono::milliseconds kPoolIdle{4000};
 
+// A listening socket. Owned by the proxy alone (never by a coroutine), so it is always
+// destroyed before the loops' io_contexts; its Accept coroutine holds a reference and ends
+// once the acceptor is closed. The acceptor is used on the first loop's thread once its
+// Accept coroutine runs, so it is closed there too.
 struct Listener {
-  explicit Listener(asio::io_context& ctx, ListenOn on) : acceptor(ctx), on(std::move(on)) {}
+  Listener(asio::io_context& ctx, ListenOn on, std::size_t loops)
+      : acceptor(ctx),
+        on(std::move(on)),
+        state(std::make_shared<ListenerState>(this->on.set, loops)) {}
   tcp::acceptor acceptor;
   ListenOn on;
+  int port = 0;
+  std::shared_ptr<ListenerState> state;  // shared with the sessions it accepted
+  bool spawned = false;                  // its Accept coroutine was started (guarded by mu_)
+  std::atomic<bool> done{false};         // its Accept coroutine ended
 };
 
 class ProxyImpl final : public Proxy {
@@ -39,11 +53,13 @@ class ProxyImpl final : public Proxy {
     const auto& o = shared_.options;
     std::vector<ListenOn> all{{o.address, o.port, o.set}};
     all.insert(all.end(), o.extra.begin(), o.extra.end());
+    std::lock_guard lock(mu_);
     for (auto& on : all) {
-      auto l = std::make_unique<Listener>(loops_.front()->ctx, on);
-      if (Status s = net::Listen(l->acceptor, on.address, on.port, "gateway"); !s.ok()) return s;
-      listeners_.push_back(std::move(l));
+      auto l = Open(on);
+      if (!l.ok()) return l.status();
+      listeners_.push_back(std::move(*l));
     }
+    main_port_ = listeners_.front()->port;
     if (!o.access_log.empty()) {
       auto log = AccessLog::Open(o.access_log);
       if (!log.ok()) return log.status();
@@ -54,16 +70,20 @@ class ProxyImpl final : public Proxy {
     return Status::Ok();
   }
 
-  int port() const override { return listeners_.front()->acceptor.local_endpoint().port(); }
+  int port() const override { return main_port_; }
 
   std::vector<int> ports() const override {
+    std::lock_guard lock(mu_);
     std::vector<int> out;
-    for (const auto& l : listeners_) out.push_back(l->acceptor.local_endpoint().port());
+    for (const auto& l : listeners_) out.push_back(l->port);
     return out;
   }
 
   void Start() override {
-    for (auto& l : listeners_) asio::co_spawn(loops_.front()->ctx, Accept(*l), asio::detached);
+    std::lock_guard lock(mu_);
+    if (started_ || stopped_) return;
+    started_ = true;
+    for (auto& l : listeners_) Spawn(*l);
     for (auto& loop : loops_) {
       asio::co_spawn(loop->ctx, loop->Sweep(kSweep, kPoolIdle), asio::detached);
       threads_.emplace_back([c = &loop->ctx] { c->run(); });
@@ -71,23 +91,109 @@ class ProxyImpl final : public Proxy {
   }
 
   void Stop() override {
-    if (stopped_.exchange(true)) return;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
     for (auto& loop : loops_) loop->ctx.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
-    listeners_.clear();
+    {
+      std::lock_guard lock(mu_);
+      listeners_.clear();  // acceptors go before their io_context
+      retired_.clear();
+    }
     loops_.clear();  // pooled sockets close before their io_context goes
     if (shared_.log) shared_.log->Flush();
   }
 
+  Result<int> AddListener(ListenOn on) override {
+    std::lock_guard lock(mu_);
+    if (stopped_) return Unavailable("the gateway is stopped");
+    Prune();
+    auto l = Open(on);
+    if (!l.ok()) return l.status();
+    int port = (*l)->port;
+    if (started_) Spawn(**l);
+    listeners_.push_back(std::move(*l));
+    return port;
+  }
+
+  bool RemoveListener(int port) override {
+    auto closed = std::make_shared<std::promise<void>>();
+    std::future<void> ready = closed->get_future();
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_ || listeners_.size() < 2) return false;
+      Prune();
+      auto it = std::find_if(listeners_.begin() + 1, listeners_.end(),
+                             [port](const auto& l) { return l->port == port; });
+      if (it == listeners_.end()) return false;
+      Listener* l = it->get();
+      l->state->closed.store(true, std::memory_order_relaxed);
+      retired_.push_back(std::move(*it));
+      listeners_.erase(it);
+      asio::io_context& ctx = loops_.front()->ctx;
+      if (!l->spawned || ctx.get_executor().running_in_this_thread()) {
+        Close(*l);
+        return true;
+      }
+      // Dropped unrun if the proxy stops first: the promise then breaks and Stop closes it.
+      asio::post(ctx, [l, closed] {
+        Close(*l);
+        closed->set_value();
+      });
+    }
+    ready.wait();
+    return true;
+  }
+
+  std::uint64_t Requests(int port) const override {
+    std::lock_guard lock(mu_);
+    for (const auto& l : listeners_)
+      if (l->port == port) return l->state->requests();
+    return 0;
+  }
+
  private:
-  // Accepts on the first loop and hands connections to every loop in turn.
+  // A bound, listening socket on the first loop's context; kUnavailable when taken.
+  Result<std::unique_ptr<Listener>> Open(const ListenOn& on) {
+    auto l = std::make_unique<Listener>(loops_.front()->ctx, on, loops_.size());
+    if (Status s = net::Listen(l->acceptor, on.address, on.port, "gateway"); !s.ok()) return s;
+    boost::system::error_code ec;
+    l->port = l->acceptor.local_endpoint(ec).port();
+    if (ec) return Unavailable("gateway listener on " + on.address + ": " + ec.message());
+    return l;
+  }
+
+  static void Close(Listener& l) {
+    boost::system::error_code ec;
+    l.acceptor.close(ec);
+  }
+
+  // REQUIRES: mu_ held.
+  void Spawn(Listener& l) {
+    l.spawned = true;
+    asio::co_spawn(loops_.front()->ctx, Accept(l), asio::detached);
+  }
+
+  // Frees removed listeners whose Accept coroutine has ended (it ends only once the acceptor
+  // is closed) or never ran (closed by RemoveListener itself). REQUIRES: mu_ held.
+  void Prune() {
+    std::erase_if(retired_, [](const std::unique_ptr<Listener>& l) {
+      return !l->spawned || l->done.load(std::memory_order_acquire);
+    });
+  }
+
+  // Accepts on the first loop and hands connections to every loop in turn. Ends when the
+  // acceptor is closed (RemoveListener), marking the listener done.
   asio::awaitable<void> Accept(Listener& l) {
     for (std::size_t next = 0;; next = (next + 1) % loops_.size()) {
       io::Loop& loop = *loops_[next];
       auto [ec, socket] = co_await l.acceptor.async_accept(loop.ctx, kTuple);
       if (ec) {
-        if (!l.acceptor.is_open()) co_return;
+        if (!l.acceptor.is_open()) break;
         // Out of descriptors (or memory): pause instead of spinning a core on the same error,
         // and keep serving the connections already open.
         asio::steady_timer pause(loops_.front()->ctx, std::chrono::milliseconds(100));
@@ -100,9 +206,10 @@ class ProxyImpl final : public Proxy {
       }
       shared_.connections.fetch_add(1, std::memory_order_relaxed);
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(loop.ctx, ServeClient(shared_, loop, std::move(socket), l.on.set),
+      asio::co_spawn(loop.ctx, ServeClient(shared_, loop, std::move(socket), l.state),
                      asio::detached);
     }
+    l.done.store(true, std::memory_order_release);
   }
 
   // A canned 503 written without waiting (a full send buffer just loses it), then closed.
@@ -119,10 +226,14 @@ class ProxyImpl final : public Proxy {
   }
 
   ProxyShared shared_;
-  std::vector<std::unique_ptr<io::Loop>> loops_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::unique_ptr<io::Loop>> loops_;  // fixed from construction until Stop
   std::vector<std::thread> threads_;
-  std::atomic<bool> stopped_{false};
+  int main_port_ = 0;
+  mutable std::mutex mu_;  // guards the members below; never held while a loop waits on it
+  std::vector<std::unique_ptr<Listener>> listeners_;  // main first
+  std::vector<std::unique_ptr<Listener>> retired_;    // removed, Accept maybe still ending
+  bool started_ = false;
+  bool stopped_ = false;
 };
 
 void AllTargets(const Route& r, std::vector<const Target*>& out) {
@@ -187,11 +298,15 @@ void RenderTargetMetrics(const Router& router, std::string& out) {
   auto table = router.Snapshot();
   Series s;
   std::vector<const Target*> targets;
+  // A target reached through several routes of one app (its main route and the routes that
+  // follow it) is one series, not a duplicate per route.
+  std::set<std::pair<std::string_view, const Target*>> seen;
   for (const auto& r : table->routes()) {
     RouteSeries(r, s);
     AllTargets(r, targets);
     for (const Target* t : targets)
-      TargetSeries(fmt::format("app=\"{}\",target=\"{}\"", r.app, t->id()), *t, s);
+      if (seen.emplace(r.app, t).second)
+        TargetSeries(fmt::format("app=\"{}\",target=\"{}\"", r.app, t->id()), *t, s);
   }
   auto section = [&out](std::string_view name, std::string_view type, std::string_view help,
                         const std::string& body) {

@@ -5,6 +5,7 @@
 // upstream's 101; answers with its own pages (400/404/413/414/431/502/503/504) when a
 // request is malformed or a target cannot serve.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,17 +42,35 @@ struct ProxyOptions {
   std::string access_log;  // path of a JSON-lines access log; "" = none
 };
 
+// Thread-safety: every method may be called from any thread, except that Stop (and the
+// destructor) must not run on one of the proxy's own threads (from a RequestTap, say).
 class Proxy {
  public:
   // Binds every listening socket; kUnavailable when an address is taken, kInvalid when one
   // cannot be parsed or the access log cannot be opened. `router` must outlive the proxy.
   static Result<std::unique_ptr<Proxy>> Create(ProxyOptions options, const Router& router);
   virtual ~Proxy() = default;
-  virtual int port() const = 0;                // the main listener's port
-  virtual std::vector<int> ports() const = 0;  // main first, then `extra` in order
+  virtual int port() const = 0;  // the main listener's port
+  // The ports listening now: main first, then `extra` and those added since, in order.
+  virtual std::vector<int> ports() const = 0;
   virtual void Start() = 0;
   // Stops accepting and closes every connection; idempotent.
   virtual void Stop() = 0;
+
+  // Opens one more listener for route set `on.set` (a sandbox's port): binds at once, and
+  // accepts right away when the proxy is started (else from Start). Port 0 picks a free one.
+  // Returns the bound port; kUnavailable when the port is taken (or the proxy is stopped),
+  // kInvalid when the address does not parse.
+  virtual Result<int> AddListener(ListenOn on) = 0;
+  // Stops accepting on an extra listener (from `extra` or AddListener) and closes its
+  // listening socket before returning, so the port can be bound again at once. Connections
+  // already open finish their current request, then close (idle ones within a sweep, about a
+  // quarter of a second). False when no extra listener has that port; the main listener
+  // cannot be removed.
+  virtual bool RemoveListener(int port) = 0;
+  // Requests received on the listener of `port` since it was opened (answered by the
+  // gateway or an app), to notice activity; 0 for a port with no listener.
+  virtual std::uint64_t Requests(int port) const = 0;
 };
 
 // Appends per-target and per-route series to a Prometheus exposition.

@@ -1,6 +1,7 @@
 #include "gateway/router.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <utility>
 
 namespace slipway::gateway {
@@ -396,11 +397,41 @@ void RouteStats::Record(int status) {
 
 namespace {
 
-// The app's main route: on the main listener and without predicates; the first such one.
+bool IsMain(const Route& r) {
+  return r.owner.empty() && r.listener.empty() && r.when.empty();
+}
+
+// The app's main route: without an owner, on the main listener and without predicates; the
+// first such one.
 std::vector<Route>::iterator MainRoute(std::vector<Route>& routes, const std::string& app) {
-  return std::find_if(routes.begin(), routes.end(), [&](const Route& r) {
-    return r.app == app && r.listener.empty() && r.when.empty();
-  });
+  return std::find_if(routes.begin(), routes.end(),
+                      [&](const Route& r) { return r.app == app && IsMain(r); });
+}
+
+// A chain of followers longer than this (or a cycle) serves nothing.
+constexpr int kMaxFollowHops = 8;
+
+// Gives every following route the target, pool and sides of the main route it follows (at
+// the end of a chain of followers); nothing when there is none.
+void ResolveFollowers(std::vector<Route>& routes) {
+  if (std::none_of(routes.begin(), routes.end(), [](const Route& r) { return !r.follow.empty(); }))
+    return;
+  std::unordered_map<std::string_view, const Route*> mains;
+  for (const auto& r : routes)
+    if (IsMain(r)) mains.emplace(r.app, &r);  // the first one wins, as in MainRoute
+  // Each chain ends at a route that follows nothing (or at nothing), so the routes read
+  // here are never among those written.
+  for (auto& r : routes) {
+    if (r.follow.empty()) continue;
+    const Route* from = &r;
+    for (int hop = 0; from && !from->follow.empty(); ++hop) {
+      auto it = mains.find(from->follow);
+      from = hop < kMaxFollowHops && it != mains.end() ? it->second : nullptr;
+    }
+    r.target = from ? from->target : nullptr;
+    r.pool = from ? from->pool : std::vector<std::shared_ptr<Target>>{};
+    r.sides = from ? from->sides : std::vector<Side>{};
+  }
 }
 
 const std::shared_ptr<AppGate>& GateIn(std::map<std::string, std::shared_ptr<AppGate>>& gates,
@@ -417,6 +448,7 @@ Router::Router() : table_(std::make_shared<const RouteTable>(std::vector<Route>{
 // Every route of an app holds the app's one gate from gates_, so Gate(app) and the
 // published routes always agree and a pause survives any table change.
 void Router::Publish(std::vector<Route> routes) {
+  ResolveFollowers(routes);
   for (auto& r : routes) r.gate = GateIn(gates_, r.app);
   table_.store(std::make_shared<const RouteTable>(std::move(routes)), std::memory_order_release);
   version_.fetch_add(1, std::memory_order_acq_rel);
@@ -476,19 +508,38 @@ bool Router::SetSides(const std::string& app, std::vector<Side> sides) {
 void Router::RemoveRoute(const std::string& app) {
   std::lock_guard lock(write_mu_);
   std::vector<Route> routes = table_.load()->routes();
-  std::erase_if(routes, [&](const Route& r) { return r.app == app; });
+  std::erase_if(routes, [&](const Route& r) { return r.app == app && r.owner.empty(); });
   Publish(std::move(routes));
 }
 
 std::shared_ptr<Target> Router::Current(const std::string& app) const {
   for (const auto& r : Snapshot()->routes())
-    if (r.app == app && r.listener.empty() && r.when.empty()) return r.target;
+    if (r.app == app && IsMain(r)) return r.target;
   return nullptr;
 }
 
 void Router::SetRoutes(std::vector<Route> routes) {
   std::lock_guard lock(write_mu_);
   Publish(std::move(routes));
+}
+
+void Router::SetRoutesOf(const std::string& owner, std::vector<Route> routes) {
+  if (owner.empty()) return;  // would take every route without an owner for its own
+  std::lock_guard lock(write_mu_);
+  std::vector<Route> all = table_.load()->routes();
+  std::erase_if(all, [&](const Route& r) { return r.owner == owner; });
+  for (auto& r : routes) {
+    r.owner = owner;
+    all.push_back(std::move(r));
+  }
+  Publish(std::move(all));
+}
+
+void Router::SetTap(std::shared_ptr<RequestTap> tap) {
+  std::lock_guard lock(write_mu_);  // so the flag and the pointer change together
+  bool on = tap != nullptr;
+  tap_.store(std::move(tap), std::memory_order_release);
+  tapping_.store(on, std::memory_order_release);
 }
 
 std::shared_ptr<AppGate> Router::Gate(const std::string& app) {

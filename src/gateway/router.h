@@ -8,10 +8,15 @@
 // the longest path prefix, then the most predicates, then the earliest route.
 //
 // A route leads to one target, a round-robin pool, or weighted sides (stable 90 / canary 10),
-// optionally sticky by cookie or by a header hash. The table is immutable; a change builds a
-// new table and publishes it with one atomic store, so a request reads a consistent snapshot
-// without a lock, and a request already routed keeps its snapshot (and its targets) until it
-// finishes.
+// optionally sticky by cookie or by a header hash, or follows another app: it then serves
+// whatever that app's main route serves, resolved again at every publish. The table is
+// immutable; a change builds a new table and publishes it with one atomic store, so a request
+// reads a consistent snapshot without a lock, and a request already routed keeps its
+// snapshot (and its targets) until it finishes.
+//
+// Routes with an `owner` (a sandbox) belong to that owner: only SetRoutesOf changes them;
+// the per-app calls (SetRoute, Switch, SetPool, SetSides, RemoveRoute, Current) see only
+// routes without an owner.
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "gateway/http1.h"
+#include "gateway/tap.h"
 #include "gateway/target.h"
 
 namespace slipway::gateway {
@@ -108,6 +114,10 @@ struct Route {
   std::string health_path;     // answered 200 by the gateway while paused/in maintenance
   std::shared_ptr<AppGate> gate = std::make_shared<AppGate>();
   std::shared_ptr<RouteStats> stats = std::make_shared<RouteStats>();
+  std::string owner;  // "" = none; else only SetRoutesOf(owner, …) changes this route
+  // "" = none; else an app whose main route's target, pool and sides this route takes at
+  // every publish (its own are overwritten); nothing serves (503) while that app has none.
+  std::string follow;
 
   bool empty() const;
   const std::string& label() const { return name.empty() ? app : name; }
@@ -172,9 +182,12 @@ class Router {
   // (cheaper under load than an atomic shared_ptr load per request from several threads).
   std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
-  // Adds or replaces the app's main route (the one with no predicates on the main listener;
-  // other routes of the app are kept). Returns the target it replaced (null when none), so
-  // the caller can drain it.
+  // Writers below are serialised among themselves and never block readers. Each publish
+  // re-resolves every following route from the table it publishes.
+
+  // Adds or replaces the app's main route (the one without an owner and with no predicates
+  // on the main listener; other routes of the app are kept). Returns the target it replaced
+  // (null when none), so the caller can drain it.
   std::shared_ptr<Target> SetRoute(Route route);
   // Points the app's main route at `target`; returns the replaced one.
   std::shared_ptr<Target> Switch(const std::string& app, std::shared_ptr<Target> target);
@@ -184,20 +197,36 @@ class Router {
   // Splits the app's main route into weighted sides (a canary and its baseline; clears its
   // target and pool). Returns false when the app has no route. Switch/SetPool end the split.
   bool SetSides(const std::string& app, std::vector<Side> sides);
-  // Removes every route of the app.
+  // Removes every route of the app that has no owner (routes of owners, following the app or
+  // not, stay; a follower then serves nothing).
   void RemoveRoute(const std::string& app);
   std::shared_ptr<Target> Current(const std::string& app) const;
-  // Replaces the whole table (a route file reload). Gates are kept per app.
+  // Replaces the whole table (a route file reload), owned routes included. Gates are kept
+  // per app.
   void SetRoutes(std::vector<Route> routes);
+  // Replaces, in one publish, every route whose owner is `owner` with `routes` (each gets
+  // `owner` set); an empty vector removes them. An empty `owner` changes nothing.
+  void SetRoutesOf(const std::string& owner, std::vector<Route> routes);
   // The app's pause/maintenance gate (created on first use, kept across table changes).
   std::shared_ptr<AppGate> Gate(const std::string& app);
 
+  // The request tap every proxy on this router records finished requests into; null turns
+  // it off. Thread-safe. Only requests begun while a tap is set are recorded, into the tap
+  // set when they finish (if any).
+  void SetTap(std::shared_ptr<RequestTap> tap);
+  // Whether a tap is set: one relaxed load, for the request path.
+  bool tapping() const { return tapping_.load(std::memory_order_relaxed); }
+  std::shared_ptr<RequestTap> tap() const { return tap_.load(std::memory_order_acquire); }
+
  private:
-  void Publish(std::vector<Route> routes);  // assigns gates; caller holds write_mu_
-  std::mutex write_mu_;                     // serialises writers only; readers never take it
+  // Resolves followers, assigns gates and publishes; caller holds write_mu_.
+  void Publish(std::vector<Route> routes);
+  std::mutex write_mu_;  // serialises writers only; readers never take it
   std::map<std::string, std::shared_ptr<AppGate>> gates_;  // guarded by write_mu_
   std::atomic<std::shared_ptr<const RouteTable>> table_;
   std::atomic<std::uint64_t> version_{0};
+  std::atomic<std::shared_ptr<RequestTap>> tap_;
+  std::atomic<bool> tapping_{false};
 };
 
 }  // namespace slipway::gateway

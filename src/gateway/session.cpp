@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "gateway/heads.h"
+#include "gateway/resolve.h"
 
 namespace slipway::gateway {
 namespace {
@@ -57,7 +58,8 @@ std::string_view PathOnly(std::string_view target) {
 // What the session keeps of a request once its head bytes are reused for the body.
 struct Facts {
   std::string method, host, path;
-  std::string upgrade_offer;  // the request's Upgrade value, when it asked to upgrade
+  std::string upgrade_offer;   // the request's Upgrade value, when it asked to upgrade
+  std::string sandbox, trace;  // for the request tap, copied only while one is set
   int minor = 1;
   bool head = false, idempotent = false, expect = false, upgrade = false, keep_alive = true;
   http1::Framing framing = http1::Framing::kNone;
@@ -134,7 +136,8 @@ enum class Sent { kOk, kUpstream, kClient, kTooLarge, kBadBody };
 
 class ClientSession {
  public:
-  ClientSession(ProxyShared& shared, io::Loop& loop, tcp::socket socket, std::string set)
+  ClientSession(ProxyShared& shared, io::Loop& loop, tcp::socket socket,
+                std::shared_ptr<ListenerState> listener)
       : shared_(shared),
         opt_(shared.options),
         loop_(loop),
@@ -142,7 +145,7 @@ class ClientSession {
         upstream_(loop.ctx),
         client_dl_(loop, &client_),
         up_dl_(loop, &upstream_),
-        set_(std::move(set)) {
+        listener_(std::move(listener)) {
     boost::system::error_code ec;
     auto peer = client_.remote_endpoint(ec);
     if (!ec) client_ip_ = peer.address().to_string();
@@ -173,6 +176,7 @@ class ClientSession {
   asio::awaitable<bool> WriteClient(std::string_view head, std::string_view body);
   asio::awaitable<void> Linger();
   asio::awaitable<bool> Connect(Target& t, bool& timed_out);
+  void UpstreamHost(const Target& t);
   bool TakeIdle(const Target& t);
   void ReleaseUpstream(const Target& t, bool reusable);
   void CopyFacts();
@@ -180,6 +184,8 @@ class ClientSession {
   bool UpgradeOffered() const;
   void Log(int status, std::uint64_t bytes_out, const Route* route, const Target* t,
            const Choice* choice);
+  void Tap(int status, double seconds, const Route* route, const Target* t);
+  bool Closing() const { return listener_->closed.load(std::memory_order_relaxed); }
 
   ProxyShared& shared_;
   const ProxyOptions& opt_;
@@ -188,7 +194,7 @@ class ClientSession {
   tcp::socket upstream_;
   io::Deadline client_dl_;
   io::Deadline up_dl_;
-  std::string set_;
+  const std::shared_ptr<ListenerState> listener_;
   std::string client_ip_;
   io::Buffer in_;
   io::Buffer up_in_;
@@ -205,8 +211,11 @@ class ClientSession {
   bool head_consumed_ = false;
   bool continued_ = false;
   bool linger_ = false;
-  bool keep_upstream_ = false;  // the last exchange ended cleanly at a message boundary
-  bool first_ = true;           // no request read yet on this connection
+  bool keep_upstream_ = false;   // the last exchange ended cleanly at a message boundary
+  bool first_ = true;            // no request read yet on this connection
+  bool host_rewritten_ = false;  // out_'s Host is a target's authority, not the client's
+  bool connect_timed_out_ = false;
+  bool tapped_ = false;  // a tap was set when this request began: it is recorded
   SteadyClock::time_point started_;
 };
 
@@ -215,6 +224,7 @@ asio::awaitable<void> ClientSession::Run() {
     HeadRead r = co_await ReadHead();
     if (r != HeadRead::kOk) break;
     if (!co_await Handle()) break;
+    if (Closing()) break;  // the listener was removed while this request ran
   }
   up_dl_.Disarm();
   boost::system::error_code ec;
@@ -229,7 +239,11 @@ asio::awaitable<ClientSession::HeadRead> ClientSession::ReadHead() {
   // applies until the next head starts.
   bool started = !in_.empty() || first_;
   first_ = false;
-  client_dl_.Arm(started ? opt_.header_timeout : opt_.idle_timeout);
+  // Waiting idle between requests: a removed listener closes the connection at once.
+  if (started)
+    client_dl_.Arm(opt_.header_timeout);
+  else
+    client_dl_.Arm(opt_.idle_timeout, &listener_->closed);
   for (;;) {
     if (!in_.empty()) {
       auto parsed = http1::ParseRequestHead(in_.data(), opt_.limits, req_);
@@ -243,6 +257,8 @@ asio::awaitable<ClientSession::HeadRead> ClientSession::ReadHead() {
         facts_.keep_alive = false;
         head_consumed_ = true;  // nothing of it is trusted; the connection closes
         started_ = SteadyClock::now();
+        listener_->Count(loop_.index);
+        tapped_ = shared_.router.tapping();
         NewRequestId(request_id_);
         co_await Answer(req_.error_status, req_.error_detail, true);
         co_return HeadRead::kAnswered;
@@ -274,6 +290,15 @@ void ClientSession::CopyFacts() {
   facts_.keep_alive = req_.keep_alive;
   facts_.framing = req_.framing;
   facts_.length = req_.content_length;
+  if (Closing()) facts_.keep_alive = false;  // answered with "Connection: close"
+  tapped_ = shared_.router.tapping();        // the request path's one look at the tap
+  if (tapped_) {
+    facts_.sandbox = SandboxOf(req_.headers);
+    facts_.trace.assign(http1::Find(req_.headers, "x-slipway-trace"));
+  } else if (!facts_.sandbox.empty() || !facts_.trace.empty()) {
+    facts_.sandbox.clear();
+    facts_.trace.clear();
+  }
   std::string_view id = http1::Find(req_.headers, "x-request-id");
   if (ValidRequestId(id))
     request_id_.assign(id);
@@ -291,6 +316,7 @@ bool ClientSession::UpgradeOffered() const {
 
 asio::awaitable<bool> ClientSession::Handle() {
   started_ = SteadyClock::now();
+  listener_->Count(loop_.index);
   head_consumed_ = false;
   continued_ = false;
   CopyFacts();
@@ -308,7 +334,7 @@ asio::awaitable<bool> ClientSession::Handle() {
 
 asio::awaitable<bool> ClientSession::Dispatch(const RouteTable& table) {
   RequestInfo info{req_.host, req_.path, &req_.headers};
-  const Route* route = table.Match(set_, info);
+  const Route* route = table.Match(listener_->set, info);
   if (!route) {
     std::string detail = "No app is routed for host '" + facts_.host + "'.";
     co_return co_await Answer(404, detail);
@@ -412,6 +438,8 @@ asio::awaitable<bool> ClientSession::Forward(const Route& route, const Choice& c
   out_.clear();
   ForwardContext ctx{client_ip_, request_id_};
   WriteUpstreamRequest(req_, ctx, out_);
+  host_rewritten_ = false;
+  connect_timed_out_ = false;
   if (choice.set_cookie && choice.side)
     cookie_ =
         fmt::format("{}={}; Path=/; HttpOnly; SameSite=Lax", route.sticky_name, choice.side->name);
@@ -425,7 +453,7 @@ asio::awaitable<bool> ClientSession::Forward(const Route& route, const Choice& c
     bool answered = false;
     bool keep = co_await TryTarget(route, choice, t, i + 1 == choice.count, answered);
     if (answered) co_return keep;
-    timed_out = timed_out || up_dl_.fired();
+    timed_out = timed_out || up_dl_.fired() || connect_timed_out_;
   }
   // Nothing reached any app: safe for every method, and the client still waits for an answer.
   if (timed_out)
@@ -440,6 +468,7 @@ asio::awaitable<bool> ClientSession::Forward(const Route& route, const Choice& c
 // tried then, as a proxy_next_upstream would. The last target answers whatever happened.
 asio::awaitable<bool> ClientSession::TryTarget(const Route& route, const Choice& choice, Target& t,
                                                bool last, bool& answered) {
+  UpstreamHost(t);
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool pooled = attempt == 0 && TakeIdle(t);
     if (!pooled) {
@@ -466,22 +495,43 @@ asio::awaitable<bool> ClientSession::TryTarget(const Route& route, const Choice&
   co_return false;
 }
 
+// Resolution and connection share the connect timeout; each address found is tried in turn
+// with what is left of it.
 asio::awaitable<bool> ClientSession::Connect(Target& t, bool& timed_out) {
+  const auto until = SteadyClock::now() + opt_.connect_timeout;
+  Resolved where = co_await Resolve(loop_.ctx, t.host(), t.port(), opt_.connect_timeout);
+  timed_out = where.timed_out;
   boost::system::error_code ec;
-  auto address = asio::ip::make_address(t.host(), ec);
-  if (ec) co_return false;
-  upstream_ = tcp::socket(loop_.ctx);
-  up_dl_.Arm(opt_.connect_timeout);
-  tcp::endpoint endpoint(address, static_cast<unsigned short>(t.port()));
-  auto [cec] = co_await upstream_.async_connect(endpoint, kTuple);
-  up_dl_.Disarm();
-  timed_out = up_dl_.fired();
-  if (cec) {
+  for (const auto& endpoint : where.endpoints) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(until - SteadyClock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    upstream_ = tcp::socket(loop_.ctx);
+    up_dl_.Arm(left);
+    auto [cec] = co_await upstream_.async_connect(endpoint, kTuple);
+    up_dl_.Disarm();
+    if (!cec) {
+      upstream_.set_option(tcp::no_delay(true), ec);
+      co_return true;
+    }
     upstream_.close(ec);
-    co_return false;
+    if (up_dl_.fired()) {
+      timed_out = true;
+      break;
+    }
   }
-  upstream_.set_option(tcp::no_delay(true), ec);
-  co_return true;
+  connect_timed_out_ = connect_timed_out_ || timed_out;
+  co_return false;
+}
+
+// The Host sent to `t`: its authority when it has one, else the client's. Rewritten in out_
+// only when it changes between targets, so a plain target costs one test.
+void ClientSession::UpstreamHost(const Target& t) {
+  if (t.authority().empty() && !host_rewritten_) return;
+  ReplaceHost(out_, t.authority().empty() ? std::string_view(facts_.host) : t.authority());
+  host_rewritten_ = !t.authority().empty();
 }
 
 bool ClientSession::TakeIdle(const Target& t) {
@@ -765,6 +815,9 @@ asio::awaitable<bool> ClientSession::Finish(const Route& route, const Target* t,
 
 void ClientSession::Log(int status, std::uint64_t bytes_out, const Route* route, const Target* t,
                         const Choice* choice) {
+  if (!shared_.log && !tapped_) return;
+  double seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+  if (tapped_) Tap(status, seconds, route, t);
   if (!shared_.log) return;
   AccessEntry e;
   e.request_id = request_id_;
@@ -775,19 +828,39 @@ void ClientSession::Log(int status, std::uint64_t bytes_out, const Route* route,
   e.status = status;
   e.bytes_in = body_.data_bytes;
   e.bytes_out = bytes_out;
-  e.seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+  e.seconds = seconds;
   if (route) e.route = route->label();
   if (t) e.target = t->id();
   if (choice && choice->side) e.side = choice->side->name;
   shared_.log->Write(e);
 }
 
+// The tap is loaded once per request (a copy of the pointer, taken under no lock of ours) and
+// called on this loop's thread.
+void ClientSession::Tap(int status, double seconds, const Route* route, const Target* t) {
+  std::shared_ptr<RequestTap> tap = shared_.router.tap();
+  if (!tap) return;
+  TapEntry e;
+  e.listener = listener_->set;
+  if (route) e.route = route->label();
+  if (t) e.target = t->id();
+  e.sandbox = facts_.sandbox;
+  e.trace = facts_.trace;
+  e.status = status;
+  e.seconds = seconds;
+  e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  tap->Record(e);
+}
+
 }  // namespace
 
 asio::awaitable<void> ServeClient(ProxyShared& shared, io::Loop& loop, tcp::socket socket,
-                                  std::string set) {
+                                  std::shared_ptr<ListenerState> listener) {
   try {
-    auto session = std::make_unique<ClientSession>(shared, loop, std::move(socket), std::move(set));
+    auto session =
+        std::make_unique<ClientSession>(shared, loop, std::move(socket), std::move(listener));
     co_await session->Run();
   } catch (const std::exception& e) {
     spdlog::warn("gateway: connection ended by an error: {}", e.what());

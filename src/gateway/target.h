@@ -1,6 +1,7 @@
 #pragma once
-// One upstream the gateway forwards to: an instance of a release on host:port. Counters are
-// atomics so the request path never locks; in-flight drives draining.
+// One upstream the gateway forwards to: an instance of a release on host:port, or a URL
+// (`TargetFromUrl`). Counters are atomics so the request path never locks; in-flight drives
+// draining.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -8,6 +9,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "core/status.h"
 
 namespace slipway::gateway {
 
@@ -54,11 +57,15 @@ class SlidingWindow {
 
 class Target {
  public:
-  Target(std::string id, std::string host, int port)
+  // `host` is an IP address or a DNS name (the proxy resolves names asynchronously, and
+  // "localhost" / "*.localhost" to 127.0.0.1 without asking DNS). `authority`, when not
+  // empty, is the Host header sent upstream instead of the client's.
+  Target(std::string id, std::string host, int port, std::string authority = {})
       : id_(std::move(id)),
         host_(std::move(host)),
         port_(port),
-        endpoint_(host_ + ":" + std::to_string(port)) {}
+        endpoint_(host_ + ":" + std::to_string(port)),
+        authority_(std::move(authority)) {}
   ~Target();
   Target(const Target&) = delete;
   Target& operator=(const Target&) = delete;
@@ -68,6 +75,8 @@ class Target {
   int port() const { return port_; }
   // "host:port": what pooled upstream connections are keyed by.
   const std::string& endpoint() const { return endpoint_; }
+  // The Host header to send upstream; "" forwards the client's.
+  const std::string& authority() const { return authority_; }
 
   std::int64_t inflight() const { return inflight_.load(std::memory_order_acquire); }
   void BeginRequest() { inflight_.fetch_add(1, std::memory_order_acq_rel); }
@@ -100,6 +109,7 @@ class Target {
   const std::string host_;
   const int port_;
   const std::string endpoint_;
+  const std::string authority_;
   std::atomic<std::int64_t> inflight_{0};
   // Counters are split in cache-line shards, one per recording thread (modulo kShards), so
   // gateway threads do not pass one line back and forth on every request; reads add them up.
@@ -118,5 +128,13 @@ class Target {
   std::mutex state_mu_;
   std::shared_ptr<void> state_;
 };
+
+// A target for an upstream given by URL: `http://host[:port][/]`, host a DNS name, an IPv4
+// address or a bracketed IPv6 one, port 1..65535 (default 80). Its authority is `host[:port]`
+// as written, so the upstream sees the Host it expects (a virtual host, a shared
+// environment's ingress). kInvalid with a one-line reason for anything else: another scheme,
+// user info, a path other than "/", a query or fragment, a bad host or port. The URL is not
+// quoted in the reason (it may carry a secret).
+Result<std::shared_ptr<Target>> TargetFromUrl(const std::string& id, const std::string& url);
 
 }  // namespace slipway::gateway

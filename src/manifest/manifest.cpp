@@ -400,7 +400,7 @@ Manifest Read(const YAML::Node& root) {
   Manifest m;
   Reader::Keys(root, "",
                {"app", "nodes", "build", "test", "run", "health", "release", "deploy", "env",
-                "rollout", "notify"});
+                "rollout", "notify", "sandbox"});
   if (root["app"]) m.app = Reader::Scalar(root["app"], "app");
   if (root["nodes"]) ReadNodes(root["nodes"], m);
   if (root["build"])
@@ -419,6 +419,7 @@ Manifest Read(const YAML::Node& root) {
   if (root["env"]) ReadEnv(root["env"], m);
   if (root["rollout"]) ReadRollout(root["rollout"], m);
   if (root["notify"]) ReadNotify(root["notify"], m);
+  if (root["sandbox"]) ReadSandbox(root["sandbox"], m);
   CheckRollout(root, m);
   return m;
 }
@@ -507,7 +508,8 @@ nlohmann::json JsonOf(const Manifest& m) {
           {"update_order", m.update_order},
           {"nodes", m.nodes},
           {"strategy", m.strategy},
-          {"rollout", RolloutToJson(m.rollout)}};
+          {"rollout", RolloutToJson(m.rollout)},
+          {"sandbox_config", SandboxConfigToJson(m.sandbox_config)}};
 }
 }  // namespace
 
@@ -570,6 +572,7 @@ Result<Manifest> Manifest::FromJson(const std::string& json) {
     m.nodes = j.value("nodes", std::vector<std::string>{});
     m.strategy = j.value("strategy", "parallel");
     if (j.contains("rollout")) m.rollout = RolloutFromJson(j["rollout"]);
+    if (j.contains("sandbox_config")) m.sandbox_config = SandboxConfigFromJson(j["sandbox_config"]);
     return m;
   } catch (const nlohmann::json::exception& e) {
     return Invalid(std::string("stored manifest: ") + e.what());

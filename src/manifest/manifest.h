@@ -61,6 +61,17 @@ struct NotifySpec {
   std::vector<std::string> events;  // empty = all
 };
 
+// sandbox.config: a config file rendered from a template in the repository with a
+// sandbox's effective service map ({{ACCOUNT_URL}}, {{routes_json}}), then a reload command,
+// then a read-back of what the app now uses (docs/SANDBOXES.md). Empty template = none.
+struct SandboxConfigSpec {
+  std::string template_path;  // relative to the release directory
+  std::string path;           // where the rendering goes, relative to the release directory
+  std::string reload;         // sh -c in the release directory; "" = none
+  std::string read_back;      // GET path on the instance answering the map as JSON; "" = none
+  bool empty() const { return template_path.empty(); }
+};
+
 struct Manifest {
   std::string app;
   // Placement: the labels a node must all carry to run this app; none = the local node.
@@ -104,6 +115,7 @@ struct Manifest {
   // rollout.stages: empty = one stage on `nodes` at 100 %.
   std::vector<RolloutStageSpec> rollout;
   std::vector<NotifySpec> notify;  // not kept by ToJson (credentials)
+  SandboxConfigSpec sandbox_config;
 
   std::string ToJson() const;
   static Result<Manifest> FromJson(const std::string& json);

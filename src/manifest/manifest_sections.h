@@ -11,6 +11,9 @@ namespace slipway::manifest_detail {
 
 void ReadRollout(const YAML::Node& rollout, Manifest& m);
 void ReadNotify(const YAML::Node& notify, Manifest& m);
+void ReadSandbox(const YAML::Node& sandbox, Manifest& m);
+nlohmann::json SandboxConfigToJson(const SandboxConfigSpec& c);
+SandboxConfigSpec SandboxConfigFromJson(const nlohmann::json& j);
 // What rollout rules out elsewhere in the file (swarm, top-level nodes).
 void CheckRollout(const YAML::Node& root, const Manifest& m);
 

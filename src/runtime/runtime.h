@@ -3,6 +3,8 @@
 // ProcessRuntime (here); containers and swarm services later. The control plane sees only
 // this interface, through the agent.
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,7 +24,17 @@ struct ContainerSpec {
   std::vector<std::string> volumes;  // "host:container[:ro]"
   std::string restart = "no";
   std::map<std::string, std::string> labels;
+  // A user-defined bridge network to join ("" = Docker's default bridge), created when
+  // missing (labelled slipway.sandbox=<network>) and removed with its last container; the
+  // container answers to `aliases` on it. The published port works either way.
+  std::string network;
+  std::vector<std::string> aliases;
 };
+
+// A Docker network name or alias: [a-z0-9][a-z0-9_.-]{0,62}.
+bool ValidNetworkName(const std::string& name);
+// At most this many aliases per container.
+constexpr std::size_t kMaxNetworkAliases = 16;
 
 struct InstanceSpec {
   std::string runtime = "process";  // process | container
@@ -66,7 +78,10 @@ class ProcessRuntime final : public Runtime {
 };
 
 // Docker containers through the Engine API. One container per instance, labelled, with
-// its port published on 127.0.0.1 unless the spec asks for another address.
+// its port published on 127.0.0.1 unless the spec asks for another address. Start refuses
+// (kInvalid) a malformed network name or alias. Containers of one network are created and
+// started, and the network removed after its last one, under one lock of this process, so
+// that a stop never removes the network that a start is about to join.
 class ContainerRuntime final : public Runtime {
  public:
   Result<InstanceHandle> Start(const InstanceSpec& spec) override;

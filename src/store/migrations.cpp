@@ -174,6 +174,64 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_deployment ON notifications(deployment_id, id);
 )sql"},
+      // Sandboxes. environments.secrets_json, environments.files_json and
+      // sandbox_snapshots.body_json are sealed when the store has a key.
+      {9, R"sql(
+ALTER TABLE apps ADD COLUMN upstream TEXT NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN environment TEXT NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN sandbox TEXT NOT NULL DEFAULT '';
+CREATE TABLE environments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  vars_json TEXT NOT NULL DEFAULT '{}',
+  secrets_json TEXT NOT NULL DEFAULT '{}',
+  files_json TEXT NOT NULL DEFAULT '{}',
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+CREATE TABLE sandboxes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  template_name TEXT NOT NULL DEFAULT '',
+  environment TEXT NOT NULL DEFAULT '',
+  entry TEXT NOT NULL DEFAULT '',
+  port INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL,
+  services_json TEXT NOT NULL DEFAULT '[]',
+  memory_bytes INTEGER NOT NULL DEFAULT 0,
+  cpus REAL NOT NULL DEFAULT 0,
+  expire_after_ms INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL DEFAULT '',
+  config_json TEXT NOT NULL DEFAULT '{}',
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  last_active_ms INTEGER NOT NULL DEFAULT 0,
+  expired_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE sandbox_templates (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  body_json TEXT NOT NULL DEFAULT '{}',
+  created_by TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+CREATE TABLE sandbox_snapshots (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sandbox TEXT NOT NULL,
+  body_json TEXT NOT NULL,
+  created_by TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX sandbox_snapshots_sandbox ON sandbox_snapshots(sandbox, id);
+CREATE TABLE port_allocations (
+  port INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX port_allocations_owner ON port_allocations(owner);
+)sql"},
   };
   return kMigrations;
 }

@@ -10,6 +10,8 @@
 #include "store/sqlite_auth.h"
 #include "store/sqlite_nodes.h"
 #include "store/sqlite_notify.h"
+#include "store/sqlite_ports.h"
+#include "store/sqlite_sandbox.h"
 #include "store/sqlite_stmt.h"
 
 namespace slipway {
@@ -18,7 +20,7 @@ using sqlite::Stmt;
 
 constexpr const char* kAppColumns =
     "id, name, repo, branch, secret, hosts, path_prefix, current_release_id, created_ms, stopped, "
-    "gateway_mode, gateway_max_ms, gateway_message";
+    "gateway_mode, gateway_max_ms, gateway_message, upstream, environment, sandbox";
 constexpr const char* kDeploymentColumns =
     "d.id, d.app_id, a.name, d.type, d.environment, d.status, d.stage, d.git_commit, d.git_ref, "
     "d.git_branch, d.git_repository, d.config_json, d.error, d.release_id, d.rollback_from, "
@@ -45,6 +47,9 @@ App ReadApp(const Stmt& s) {
   a.gateway.mode = GatewayModeFromString(s.Text(10)).value_or(GatewayMode::kOpen);
   a.gateway.max_ms = s.Int(11);
   a.gateway.message = s.Text(12);
+  a.upstream = s.Text(13);
+  a.environment = s.Text(14);
+  a.sandbox = s.Text(15);
   return a;
 }
 
@@ -143,15 +148,18 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     app.created_ms = clock_.WallMillis();
     Stmt s(db_,
-           "INSERT INTO apps (name, repo, branch, secret, hosts, path_prefix, created_ms) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?)");
+           "INSERT INTO apps (name, repo, branch, secret, hosts, path_prefix, created_ms, "
+           "upstream, environment, sandbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.Bind(app.name)
         .Bind(Seal(app.repo))
         .Bind(app.branch)
         .Bind(Seal(app.secret))
         .Bind(nlohmann::json(app.hosts).dump())
         .Bind(app.path_prefix)
-        .Bind(app.created_ms);
+        .Bind(app.created_ms)
+        .Bind(app.upstream)
+        .Bind(app.environment)
+        .Bind(app.sandbox);
     if (int rc = s.Step(); rc != SQLITE_DONE) {
       if (rc == SQLITE_CONSTRAINT) return Conflict("app '" + app.name + "' already exists");
       return s.Error(rc);
@@ -233,6 +241,13 @@ class SqliteStore final : public Store {
     if (sqlite3_changes(db_) == 0)
       return NotFound("app " + std::to_string(app_id) + " does not exist");
     return Status::Ok();
+  }
+
+  Status UpdateAppSettings(const App& app) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "UPDATE apps SET upstream = ?, environment = ? WHERE id = ?");
+    s.Bind(app.upstream).Bind(app.environment).Bind(app.id);
+    return sqlite::ChangeOne(db_, s, "app " + std::to_string(app.id) + " does not exist");
   }
 
   Result<Deployment> CreateDeployment(Deployment d) override {
@@ -639,11 +654,123 @@ class SqliteStore final : public Store {
     return sqlite::ListNotifications(db_, deployment_id, limit);
   }
 
-  // Seals every app secret and repository URL still stored in the clear (written before
-  // secrets were sealed, or while no key was configured).
+  // Environments, sandboxes, templates, snapshots and ports: sqlite_sandbox.h,
+  // sqlite_ports.h. Zero times are taken as now.
+  Result<Environment> CreateEnvironment(Environment e) override {
+    std::lock_guard lock(mu_);
+    FillTimes(e.created_ms, e.updated_ms);
+    return sqlite::CreateEnvironment(db_, box_, std::move(e));
+  }
+  Result<Environment> GetEnvironment(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::GetEnvironment(db_, box_, name);
+  }
+  Result<std::vector<Environment>> ListEnvironments() override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListEnvironments(db_, box_);
+  }
+  Status UpdateEnvironment(const Environment& e) override {
+    std::lock_guard lock(mu_);
+    Environment row = e;
+    FillNow(row.updated_ms);
+    return sqlite::UpdateEnvironment(db_, box_, row);
+  }
+  Status DeleteEnvironment(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteEnvironment(db_, name);
+  }
+
+  Result<Sandbox> CreateSandbox(Sandbox s) override {
+    std::lock_guard lock(mu_);
+    FillTimes(s.created_ms, s.updated_ms);
+    return sqlite::CreateSandbox(db_, std::move(s));
+  }
+  Result<Sandbox> GetSandbox(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::GetSandbox(db_, name);
+  }
+  Result<std::vector<Sandbox>> ListSandboxes() override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListSandboxes(db_);
+  }
+  Status UpdateSandbox(const Sandbox& s) override {
+    std::lock_guard lock(mu_);
+    Sandbox row = s;
+    FillNow(row.updated_ms);
+    return sqlite::UpdateSandbox(db_, row);
+  }
+  Status DeleteSandbox(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteSandbox(db_, name);
+  }
+
+  Result<SandboxTemplate> CreateTemplate(SandboxTemplate t) override {
+    std::lock_guard lock(mu_);
+    FillTimes(t.created_ms, t.updated_ms);
+    return sqlite::CreateTemplate(db_, std::move(t));
+  }
+  Result<SandboxTemplate> GetTemplate(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::GetTemplate(db_, name);
+  }
+  Result<std::vector<SandboxTemplate>> ListTemplates() override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListTemplates(db_);
+  }
+  Status UpdateTemplate(const SandboxTemplate& t) override {
+    std::lock_guard lock(mu_);
+    SandboxTemplate row = t;
+    FillNow(row.updated_ms);
+    return sqlite::UpdateTemplate(db_, row);
+  }
+  Status DeleteTemplate(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteTemplate(db_, name);
+  }
+
+  Result<SandboxSnapshot> CreateSnapshot(SandboxSnapshot s) override {
+    std::lock_guard lock(mu_);
+    FillNow(s.created_ms);
+    return sqlite::CreateSnapshot(db_, box_, std::move(s));
+  }
+  Result<SandboxSnapshot> GetSnapshot(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    return sqlite::GetSnapshot(db_, box_, id);
+  }
+  Result<std::vector<SandboxSnapshot>> ListSnapshots(const std::string& sandbox) override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListSnapshots(db_, box_, sandbox);
+  }
+  Status DeleteSnapshot(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    return sqlite::DeleteSnapshot(db_, id);
+  }
+
+  Result<int> ReservePort(const std::string& kind, const std::string& owner, int lo, int hi,
+                          const std::vector<int>& skip) override {
+    std::lock_guard lock(mu_);
+    return sqlite::ReservePort(db_, {0, kind, owner, clock_.WallMillis()}, lo, hi, skip);
+  }
+  Status ReleasePort(int port) override {
+    std::lock_guard lock(mu_);
+    return sqlite::ReleasePort(db_, port);
+  }
+  Status ReleasePorts(const std::string& owner) override {
+    std::lock_guard lock(mu_);
+    return sqlite::ReleasePorts(db_, owner);
+  }
+  Result<std::vector<PortReservation>> ListPorts() override {
+    std::lock_guard lock(mu_);
+    return sqlite::ListPorts(db_);
+  }
+
+  // Seals every app secret and repository URL, environment secret and file, and snapshot
+  // body still stored in the clear (written before secrets were sealed, or while no key was
+  // configured).
   Status SealPlaintextSecrets() {
     if (!box_) return Status::Ok();
     std::lock_guard lock(mu_);
+    if (Status s = sqlite::SealPlaintextSandboxData(db_, *box_); !s.ok()) return s;
     Stmt q(db_, "SELECT id, repo, secret FROM apps");
     std::vector<std::tuple<std::int64_t, std::string, std::string>> rows;
     while (q.Step() == SQLITE_ROW) rows.emplace_back(q.Int(0), q.Text(1), q.Text(2));
@@ -668,6 +795,15 @@ class SqliteStore final : public Store {
       return Unavailable("database: " + msg);
     }
     return Status::Ok();
+  }
+
+  // A zero time is taken as now.
+  void FillNow(long long& ms) const {
+    if (ms == 0) ms = clock_.WallMillis();
+  }
+  void FillTimes(long long& created_ms, long long& updated_ms) const {
+    FillNow(created_ms);
+    FillNow(updated_ms);
   }
 
   std::string Seal(const std::string& value) const {

@@ -10,8 +10,9 @@ namespace slipway {
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and runs the
 // numbered migrations forward. kUnavailable when the file cannot be opened or migrated.
-// With `box`, app webhook secrets and repository URLs (which may carry credentials) are
-// sealed on disk, and any still in the clear are sealed at open. `clock` and `box` must
+// With `box`, app webhook secrets and repository URLs (which may carry credentials),
+// environments' secrets and files, and sandbox snapshots are sealed on disk, and any still
+// in the clear are sealed at open. `clock` and `box` must
 // outlive the store.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, Clock& clock,
                                                const crypto::SecretBox* box = nullptr);

@@ -133,6 +133,49 @@ class Store {
   virtual Status UpdateNotification(const NotificationRecord& n) = 0;
   virtual Result<std::vector<NotificationRecord>> ListNotifications(std::int64_t deployment_id,
                                                                     int limit) = 0;
+
+  // Writes the app's upstream and environment (App::upstream, App::environment) to the app
+  // with id App::id (like every other app update); kNotFound when there is none.
+  virtual Status UpdateAppSettings(const App& app) = 0;
+
+  // Environments, by unique name. Secrets and files are sealed at rest (never plaintext in
+  // the database file). Create: kConflict when the name is taken; Update writes vars,
+  // secrets, files and updated_ms (zero = now); kNotFound when missing.
+  virtual Result<Environment> CreateEnvironment(Environment e) = 0;
+  virtual Result<Environment> GetEnvironment(const std::string& name) = 0;
+  virtual Result<std::vector<Environment>> ListEnvironments() = 0;  // by name
+  virtual Status UpdateEnvironment(const Environment& e) = 0;
+  virtual Status DeleteEnvironment(const std::string& name) = 0;
+
+  // Sandboxes, by unique name. Update writes every field but id, name and created_ms.
+  virtual Result<Sandbox> CreateSandbox(Sandbox s) = 0;  // kConflict: name taken
+  virtual Result<Sandbox> GetSandbox(const std::string& name) = 0;
+  virtual Result<std::vector<Sandbox>> ListSandboxes() = 0;  // by name
+  virtual Status UpdateSandbox(const Sandbox& s) = 0;
+  virtual Status DeleteSandbox(const std::string& name) = 0;
+
+  // Sandbox templates, by unique name (Update writes body_json and updated_ms).
+  virtual Result<SandboxTemplate> CreateTemplate(SandboxTemplate t) = 0;  // kConflict
+  virtual Result<SandboxTemplate> GetTemplate(const std::string& name) = 0;
+  virtual Result<std::vector<SandboxTemplate>> ListTemplates() = 0;
+  virtual Status UpdateTemplate(const SandboxTemplate& t) = 0;
+  virtual Status DeleteTemplate(const std::string& name) = 0;
+
+  // Snapshots (body sealed at rest); List: newest first, of one sandbox or ("") of all.
+  virtual Result<SandboxSnapshot> CreateSnapshot(SandboxSnapshot s) = 0;
+  virtual Result<SandboxSnapshot> GetSnapshot(std::int64_t id) = 0;
+  virtual Result<std::vector<SandboxSnapshot>> ListSnapshots(const std::string& sandbox) = 0;
+  virtual Status DeleteSnapshot(std::int64_t id) = 0;
+
+  // The port allocator's table. ReservePort records and returns the lowest port of
+  // [lo, hi] that no reservation holds and that is not in `skip`, atomically: concurrent
+  // callers (threads or processes on one database) never get the same port. kUnavailable
+  // when the range is exhausted. ReleasePorts frees every port of `owner`.
+  virtual Result<int> ReservePort(const std::string& kind, const std::string& owner, int lo, int hi,
+                                  const std::vector<int>& skip) = 0;
+  virtual Status ReleasePort(int port) = 0;
+  virtual Status ReleasePorts(const std::string& owner) = 0;
+  virtual Result<std::vector<PortReservation>> ListPorts() = 0;  // by port
 };
 
 }  // namespace slipway

@@ -10,11 +10,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 
 #include "agent/hub.h"
 #include "agent/in_process.h"
+#include "control/instances.h"
 #include "control/rollout_board.h"
 #include "store/sqlite_store.h"
 #include "support/fake_agent.h"
@@ -43,6 +45,37 @@ std::string ManifestText(const ManifestOptions& o = {}) {
   if (!o.nodes.empty()) text += "nodes: " + o.nodes + "\n";
   return text;
 }
+
+// An InjectionSource that answers `injection` (or `error`) and counts its calls.
+class FakeInjections final : public InjectionSource {
+ public:
+  Result<Injection> For(const App& app) override {
+    std::lock_guard lock(mu_);
+    ++calls_;
+    apps_.push_back(app.name);
+    if (!error_.ok()) return error_;
+    return injection_;
+  }
+  void Set(Injection injection) {
+    std::lock_guard lock(mu_);
+    injection_ = std::move(injection);
+  }
+  void Fail(Status error) {
+    std::lock_guard lock(mu_);
+    error_ = std::move(error);
+  }
+  int calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  Injection injection_;
+  Status error_ = Status::Ok();
+  int calls_ = 0;
+  std::vector<std::string> apps_;
+};
 
 class DeployerTest : public ::testing::Test {
  protected:
@@ -166,6 +199,7 @@ class DeployerTest : public ::testing::Test {
   std::unique_ptr<Context> ctx_;
   std::atomic<bool> cancel_{false};
   RolloutBoard board_;
+  FakeInjections injections_;
   App app_;
 };
 
@@ -473,6 +507,230 @@ TEST_F(DeployerTest, AnAbortFromTheBoardEndsTheBakeAtOnce) {
   EXPECT_TRUE(std::any_of(audit->begin(), audit->end(), [](const AuditEvent& a) {
     return a.action == "rollout.aborted" && a.actor == "bob";
   }));
+}
+
+// --- injection -----------------------------------------------------------------------------
+
+constexpr const char* kSecret = "hunter2-secret";
+
+Injection SampleInjection() {
+  Injection in;
+  in.env = {{"DB_PASSWORD", kSecret},
+            {"FOO", "injected"},
+            {"PORT", "1"},
+            {"HOST", "0.0.0.0"},
+            {"SLIPWAY_APP", "evil"}};
+  in.files = {{".env", std::string("DB_PASSWORD=") + kSecret + "\n"}, {"config/creds.json", "{}"}};
+  in.secrets = {kSecret};
+  return in;
+}
+
+bool AnyEventHas(Store& store, std::int64_t id, const std::string& text) {
+  auto events = store.ListEvents(id, 0, 10000);
+  return events.ok() && HasEvent(*events, text);
+}
+
+// The injection's variables reach the build and test steps and the instance over the
+// manifest's env (PORT, HOST and SLIPWAY_* stay the server's); its files are written into
+// the release with mode 0600 before the instance starts; the source is asked once.
+TEST_F(DeployerTest, TheInjectionReachesTheStepsTheInstanceAndTheRelease) {
+  injections_.Set(SampleInjection());
+  ctx_->injection = &injections_;
+  SetManifest(ManifestText() + "env: {FOO: manifest, KEEP: kept}\n");
+  std::mutex mu;
+  std::vector<std::map<std::string, std::string>> step_envs;
+  local_.OnStep([&](const StepRequest& s) {
+    std::lock_guard lock(mu);
+    step_envs.push_back(s.env);
+  });
+  auto d = Deploy();
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  EXPECT_EQ(injections_.calls(), 1);
+  ASSERT_EQ(step_envs.size(), 2u);  // make, make check
+  for (const auto& env : step_envs) {
+    EXPECT_EQ(env.at("DB_PASSWORD"), kSecret);
+    EXPECT_EQ(env.at("FOO"), "injected");
+    EXPECT_EQ(env.at("KEEP"), "kept");
+    EXPECT_EQ(env.at("SLIPWAY_APP"), "hello");
+    EXPECT_EQ(env.count("PORT"), 0u);
+    EXPECT_EQ(env.count("HOST"), 0u);
+  }
+  ASSERT_EQ(local_.Specs().size(), 1u);
+  const auto env = local_.Specs().front().env;  // a copy: Specs() returns a temporary
+  EXPECT_EQ(env.at("DB_PASSWORD"), kSecret);
+  EXPECT_EQ(env.at("FOO"), "injected");
+  EXPECT_EQ(env.at("KEEP"), "kept");
+  EXPECT_EQ(env.at("SLIPWAY_APP"), "hello");
+  EXPECT_EQ(env.at("HOST"), "127.0.0.1");
+  EXPECT_EQ(env.count("PORT"), 0u);
+  auto release = store_->GetRelease(*d.release_id);
+  ASSERT_TRUE(release.ok());
+  auto files = local_.Files();
+  ASSERT_EQ(files.count(release->path + "/.env"), 1u);
+  EXPECT_EQ(files.at(release->path + "/.env").content,
+            std::string("DB_PASSWORD=") + kSecret + "\n");
+  EXPECT_EQ(files.at(release->path + "/.env").mode, 0600);
+  EXPECT_EQ(files.at(release->path + "/config/creds.json").mode, 0600);
+  // Written after the release was made, before the instance started.
+  auto calls = local_.Calls();
+  auto index = [&](const std::string& op) {
+    return std::find_if(calls.begin(), calls.end(), [&](const auto& c) { return c.op == op; }) -
+           calls.begin();
+  };
+  EXPECT_LT(index("MovePath"), index("WriteFile"));
+  EXPECT_LT(index("WriteFile"), index("StartInstance"));
+  EXPECT_FALSE(AnyEventHas(*store_, d.id, kSecret));
+}
+
+// Every node of the deployment gets the files in its copy of the release.
+TEST_F(DeployerTest, TheInjectedFilesAreWrittenOnEveryNode) {
+  injections_.Set(SampleInjection());
+  ctx_->injection = &injections_;
+  SetManifest(ManifestText({"[web]"}));
+  auto d = Deploy();
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  auto release = store_->GetRelease(*d.release_id);
+  for (auto* w : {&web1_, &web2_}) {
+    EXPECT_EQ(w->Files().count(release->path + "/.env"), 1u) << w->node();
+    EXPECT_EQ(w->Specs().front().env.at("DB_PASSWORD"), kSecret) << w->node();
+  }
+  EXPECT_EQ(local_.Count("WriteFile"), 0);
+  EXPECT_EQ(injections_.calls(), 1);
+}
+
+// A secret a build step prints, one in the step's own command line and one in the error it
+// fails with are all *** in the events, the deployment's record and its audit entry.
+TEST_F(DeployerTest, ASecretPrintedByABuildStepIsRedactedEverywhere) {
+  injections_.Set(SampleInjection());
+  ctx_->injection = &injections_;
+  std::string step = std::string("echo token ") + kSecret;
+  SetManifest("build: [\"" + step + "\"]\nrun: {command: ./server}\n");
+  local_.ScriptStep(step, ScriptedAgent::Step::kFail);
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_EQ(d.error.find(kSecret), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("echo token ***"), std::string::npos) << d.error;
+  auto events = *store_->ListEvents(d.id, 0, 10000);
+  EXPECT_FALSE(HasEvent(events, kSecret));
+  EXPECT_TRUE(HasEvent(events, "local: echo token ***"));  // the step's output line
+  EXPECT_TRUE(HasEvent(events, "$ echo token ***"));       // the event naming the step
+  auto record = store_->ListDeployments({app_.id, std::nullopt, 1});
+  ASSERT_TRUE(record.ok() && !record->empty());
+  EXPECT_EQ(record->front().error.find(kSecret), std::string::npos) << record->front().error;
+  auto audit = store_->ListAudit({});
+  ASSERT_TRUE(audit.ok());
+  for (const auto& a : *audit) EXPECT_EQ(a.detail_json.find(kSecret), std::string::npos);
+}
+
+// An injection that cannot be had fails the deployment before anything is built, with the
+// source's reason and code, and none of the secrets.
+TEST_F(DeployerTest, AnInjectionErrorFailsTheDeploymentWithoutTheSecret) {
+  auto injection = SampleInjection();
+  injections_.Set(injection);
+  injections_.Fail(Unavailable("the environment store cannot be read"));
+  ctx_->injection = &injections_;
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_EQ(d.stage, Stage::kCheckout);
+  EXPECT_NE(d.error.find("cannot inject the environment into hello: the environment store "
+                         "cannot be read"),
+            std::string::npos)
+      << d.error;
+  EXPECT_EQ(d.error.find(kSecret), std::string::npos);
+  EXPECT_FALSE(AnyEventHas(*store_, d.id, kSecret));
+  EXPECT_EQ(local_.Count("RunStep"), 0);
+  EXPECT_EQ(local_.Count("StartInstance"), 0);
+  EXPECT_EQ(BuildDirsRemoved(local_), 1);
+}
+
+// A file path that would leave the release fails the deployment before the build.
+TEST_F(DeployerTest, AnInjectedFileOutsideTheReleaseFailsTheDeployment) {
+  Injection injection;
+  injection.files = {{"../../escape", kSecret}};
+  injections_.Set(injection);
+  ctx_->injection = &injections_;
+  auto d = Deploy();
+  EXPECT_EQ(d.status, DeployStatus::kFailed);
+  EXPECT_NE(d.error.find("injected file '../../escape'"), std::string::npos) << d.error;
+  EXPECT_EQ(d.error.find(kSecret), std::string::npos);
+  EXPECT_EQ(local_.Count("RunStep"), 0);
+  EXPECT_EQ(local_.Count("WriteFile"), 0);
+}
+
+// A container gets the network, its aliases and the injection's limits over the manifest's.
+TEST_F(DeployerTest, AContainerJoinsTheInjectedNetworkWithTheInjectedLimits) {
+  Injection injection = SampleInjection();
+  injection.network = "sandbox-feat";
+  injection.aliases = {"api", "api.feat"};
+  injection.memory_bytes = 128 << 20;
+  injections_.Set(injection);
+  ctx_->injection = &injections_;
+  SetManifest(
+      "run: {runtime: container, image: hello:v1, port: 8080, memory: 64MiB, cpus: 0.5}\n"
+      "health: {path: /health, timeout: 200ms, probes: 2}\n"
+      "deploy: {watch_window: 400ms, drain_timeout: 1s}\n");
+  auto d = Deploy();
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  ASSERT_EQ(local_.Specs().size(), 1u);
+  const ContainerSpec c = local_.Specs().front().container;
+  EXPECT_EQ(c.network, "sandbox-feat");
+  EXPECT_EQ(c.aliases, (std::vector<std::string>{"api", "api.feat"}));
+  EXPECT_EQ(c.memory_bytes, 128 << 20);
+  EXPECT_DOUBLE_EQ(c.cpus, 0.5);  // not injected: the manifest's
+  EXPECT_EQ(c.name, "slipway-hello-1");
+  EXPECT_EQ(local_.Specs().front().env.at("DB_PASSWORD"), kSecret);
+  // The image is prepared before the files exist: they never enter a build context.
+  auto calls = local_.Calls();
+  auto index = [&](const std::string& op) {
+    return std::find_if(calls.begin(), calls.end(), [&](const auto& c) { return c.op == op; }) -
+           calls.begin();
+  };
+  EXPECT_LT(index("PrepareImage"), index("WriteFile"));
+}
+
+// A restart (and so recovery's start of a release) gets the app's injection as it is now,
+// files included, without a rebuild.
+TEST_F(DeployerTest, ARestartGetsTheCurrentInjection) {
+  auto first = Deploy();
+  ASSERT_EQ(first.status, DeployStatus::kSucceeded) << first.error;
+  injections_.Set(SampleInjection());
+  ctx_->injection = &injections_;
+  Deployment restart;
+  restart.app_id = app_.id;
+  restart.app = app_.name;
+  restart.type = "restart";
+  restart.ref = "main";
+  restart.release_id = first.release_id;
+  auto created = store_->CreateDeployment(restart);
+  ASSERT_TRUE(created.ok());
+  auto d = Deployer(*ctx_, *created, cancel_).Run();
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  ASSERT_EQ(local_.Specs().size(), 2u);
+  EXPECT_EQ(local_.Specs().back().env.at("DB_PASSWORD"), kSecret);
+  EXPECT_EQ(local_.Files().count(store_->GetRelease(*first.release_id)->path + "/.env"), 1u);
+  EXPECT_EQ(injections_.calls(), 1);
+}
+
+// LaunchInstance without an injection (recovery, the supervisor's restarts) looks it up
+// through the context itself; without a source there is none.
+TEST_F(DeployerTest, LaunchInstanceLooksTheInjectionUpItself) {
+  auto d = Deploy();
+  ASSERT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  auto release = store_->GetRelease(*d.release_id);
+  auto manifest = Manifest::FromJson(release->manifest_json);
+  ASSERT_TRUE(release.ok() && manifest.ok());
+  auto plain = LaunchInstance(*ctx_, app_, *release, *manifest, "serving", kLocalNode);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(local_.Specs().back().env.count("DB_PASSWORD"), 0u);
+  injections_.Set(SampleInjection());
+  ctx_->injection = &injections_;
+  auto injected = LaunchInstance(*ctx_, app_, *release, *manifest, "serving", kLocalNode);
+  ASSERT_TRUE(injected.ok()) << injected.status().ToString();
+  EXPECT_EQ(local_.Specs().back().env.at("DB_PASSWORD"), kSecret);
+  injections_.Fail(NotFound("environment 'prod' is gone"));
+  auto failed = LaunchInstance(*ctx_, app_, *release, *manifest, "serving", kLocalNode);
+  EXPECT_EQ(failed.status().code(), Code::kNotFound);
+  EXPECT_EQ(local_.Specs().size(), 3u);  // nothing started
 }
 
 }  // namespace

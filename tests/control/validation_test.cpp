@@ -46,6 +46,19 @@ TEST(RouteClash, SameHostAndPrefixClashesOtherwiseNot) {
   EXPECT_EQ(RouteClash(thief, {hello}), "");
 }
 
+TEST(ValidateUpstream, TakesAnHttpHostAndPortOnly) {
+  for (std::string ok : std::vector<std::string>{"", "http://10.0.0.5:8080", "http://shop.internal",
+                                                 "HTTP://x:1/", "http://[::1]:9000"})
+    EXPECT_TRUE(ValidateUpstream(ok).ok()) << ok;
+  for (std::string bad :
+       std::vector<std::string>{"https://x", "ftp://x", "x:80", "http://", "http://u:p@x",
+                                "http://x?q=1", "http://x#f", "http://x:0", "http://x:65536",
+                                "http://x:y", "http://a b", "http://x/" + std::string(2048, 'p')})
+    EXPECT_EQ(ValidateUpstream(bad).code(), Code::kInvalid) << bad;
+  auto s = ValidateUpstream("http://user:hunter2@x");
+  EXPECT_EQ(s.message().find("hunter2"), std::string::npos) << s.message();
+}
+
 TEST(ValidateAppName, FollowsTheDocumentedShape) {
   EXPECT_TRUE(ValidateAppName("hello-2").ok());
   for (std::string bad :

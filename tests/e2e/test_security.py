@@ -23,6 +23,7 @@ EXPECTED_ROUTES = {
     ("POST", "/api/v1/apps"): "manage_apps",
     ("GET", "/api/v1/apps/{app}"): "read",
     ("DELETE", "/api/v1/apps/{app}"): "manage_apps",
+    ("PATCH", "/api/v1/apps/{app}"): "manage_apps",
     ("POST", "/api/v1/apps/{app}/deployments"): "deploy",
     ("GET", "/api/v1/apps/{app}/deployments"): "read",
     ("GET", "/api/v1/apps/{app}/releases"): "read",
@@ -60,6 +61,29 @@ EXPECTED_ROUTES = {
     ("DELETE", "/api/v1/nodes/{node}"): "manage_users",
     ("GET", "/api/v1/repos"): "read",
     ("GET", "/api/v1/repos/{repo}/branches"): "read",
+    ("GET", "/api/v1/environments"): "read",
+    ("POST", "/api/v1/environments"): "manage_environments",
+    ("GET", "/api/v1/environments/{env}"): "read",
+    ("PATCH", "/api/v1/environments/{env}"): "manage_environments",
+    ("DELETE", "/api/v1/environments/{env}"): "manage_environments",
+    ("GET", "/api/v1/sandboxes"): "read",
+    ("POST", "/api/v1/sandboxes"): "manage_sandboxes",
+    ("GET", "/api/v1/sandboxes/{sandbox}"): "read",
+    ("DELETE", "/api/v1/sandboxes/{sandbox}"): "manage_sandboxes",
+    ("POST", "/api/v1/sandboxes/{sandbox}/deploy"): "manage_sandboxes",
+    ("POST", "/api/v1/sandboxes/{sandbox}/routes/{service}"): "manage_routes",
+    ("POST", "/api/v1/sandboxes/{sandbox}/clone"): "manage_sandboxes",
+    ("POST", "/api/v1/sandboxes/{sandbox}/snapshots"): "manage_sandboxes",
+    ("GET", "/api/v1/sandboxes/{sandbox}/snapshots"): "read",
+    ("POST", "/api/v1/snapshots/{id}/restore"): "manage_sandboxes",
+    ("POST", "/api/v1/sandboxes/{sandbox}/suspend"): "manage_sandboxes",
+    ("POST", "/api/v1/sandboxes/{sandbox}/resume"): "manage_sandboxes",
+    ("GET", "/api/v1/sandboxes/{sandbox}/check"): "read",
+    ("GET", "/api/v1/templates"): "read",
+    ("POST", "/api/v1/templates"): "manage_templates",
+    ("GET", "/api/v1/templates/{template}"): "read",
+    ("PUT", "/api/v1/templates/{template}"): "manage_templates",
+    ("DELETE", "/api/v1/templates/{template}"): "manage_templates",
 }
 
 # What each role holds (docs/SECURITY.md), written out independently of the server's table.
@@ -74,7 +98,8 @@ ROLE_PERMISSIONS = {
 
 # Placeholders name things that do not exist, so an allowed call changes nothing.
 FILL = {"{app}": "ghost", "{id}": "999999", "{token}": "no-such-token", "{user}": "no-such-user",
-        "{node}": "no-such-node", "{repo}": "no-such-repo"}
+        "{node}": "no-such-node", "{repo}": "no-such-repo", "{env}": "no-such-env",
+        "{sandbox}": "no-such-sandbox", "{service}": "no-such-service", "{template}": "no-such-template"}
 
 
 def fill(pattern):

@@ -56,6 +56,20 @@ TEST(UpstreamRequest, AbsoluteFormBecomesOriginFormWithItsAuthority) {
   EXPECT_EQ(out.find("other.test"), std::string::npos);
 }
 
+TEST(UpstreamRequest, ReplaceHostChangesOnlyTheHostField) {
+  auto req = Req("GET /x HTTP/1.1\r\nHost: web.test\r\nX-Host: keep\r\n\r\n");
+  std::string out;
+  WriteUpstreamRequest(req, {"10.0.0.1", "r"}, out);
+  ReplaceHost(out, "api.qa.localhost:8081");
+  EXPECT_EQ(out.rfind("GET /x HTTP/1.1\r\nHost: api.qa.localhost:8081\r\n", 0), 0u) << out;
+  EXPECT_TRUE(Has(out, "X-Forwarded-Host: web.test")) << "the client's Host stays here";
+  EXPECT_TRUE(Has(out, "X-Host: keep"));
+  ReplaceHost(out, "web.test");  // back, for a target without an authority
+  std::string plain;
+  WriteUpstreamRequest(req, {"10.0.0.1", "r"}, plain);
+  EXPECT_EQ(out, plain);
+}
+
 TEST(UpstreamRequest, AppendsToForwardedForAndReplacesProto) {
   auto req = Req(
       "GET / HTTP/1.1\r\nHost: h.test\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n"

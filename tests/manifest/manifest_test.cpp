@@ -74,7 +74,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "slipway.yaml:4:12: health.timeout: expected a duration like 10s or 500ms"},
         BadCase{"run:\n  command: ./a\nbuidl: [make]\n",
                 "slipway.yaml:3:1: unknown key 'buidl' (expected one of: app, build, deploy, env, "
-                "health, nodes, notify, release, rollout, run, test)"},
+                "health, nodes, notify, release, rollout, run, sandbox, test)"},
         BadCase{"app: x\n", "slipway.yaml:1:1: run: required (how to start the app)"},
         BadCase{"run:\n  command: ./a\n  runtime: vm\n",
                 "slipway.yaml:3:12: run.runtime: 'vm' is not supported (expected process, "
@@ -433,7 +433,7 @@ TEST(Manifest, LongValuesAreShortenedInMessages) {
   EXPECT_EQ(Message("run: {command: ./a}\n" + key + ": 1\n"),
             "slipway.yaml:2:1: unknown key '" + std::string(64, 'k') +
                 "...' (expected one of: app, build, deploy, env, health, nodes, notify, release, "
-                "rollout, run, test)");
+                "rollout, run, sandbox, test)");
 }
 
 TEST(Manifest, CpusMustBeAFiniteNumber) {

@@ -68,6 +68,7 @@ class FakeAgent : public Agent {
   }
   Result<std::string> ReadFile(const std::string&, std::size_t) override { return Down(); }
   Status MovePath(const std::string&, const std::string&) override { return Down(); }
+  Status WriteFile(const std::string&, const std::string&, int) override { return Down(); }
   Status RemovePath(const std::string&) override { return Down(); }
   Result<bool> PathExists(const std::string&) override { return Down(); }
   ProbeResult Probe(int, const std::string&, std::chrono::milliseconds) override { return {}; }
@@ -77,10 +78,11 @@ class FakeAgent : public Agent {
 };
 
 // A worker that succeeds by default and records every call, for tests of what the control
-// plane asks of its nodes. Fetch, Export, MovePath and RemovePath succeed; Resolve answers
-// `kSha`; ReadFile answers the manifest text for ".../slipway.yaml" (kNotFound otherwise);
-// RunStep exits 0; AllocatePort hands out first_port, first_port + 1, ...; a started instance
-// runs (and probes healthy) until it is stopped or crashed; PathExists says yes.
+// plane asks of its nodes. Fetch, Export, PrepareImage, MovePath, WriteFile and RemovePath
+// succeed; Resolve answers `kSha`; ReadFile answers what WriteFile wrote there, else the
+// manifest text for ".../slipway.yaml" (kNotFound otherwise); RunStep exits 0; AllocatePort
+// hands out first_port, first_port + 1, ...; a started instance runs (and probes healthy)
+// until it is stopped or crashed; PathExists says yes.
 //
 // Thread-safety: every method may be called from any thread (a node runs each op on a thread
 // of its own, and a deployment calls several nodes at once). Hooks run without the agent's
@@ -150,6 +152,15 @@ class ScriptedAgent : public FakeAgent {
   // The ports of the instances started / stopped, in call order.
   std::vector<int> Started() const { return Ports("StartInstance"); }
   std::vector<int> Stopped() const { return Ports("StopInstance"); }
+  struct WrittenFile {
+    std::string content;
+    int mode = 0;
+  };
+  // The files WriteFile wrote (and RemovePath did not remove), by path.
+  std::map<std::string, WrittenFile> Files() const {
+    std::lock_guard lock(mu_);
+    return files_;
+  }
   std::vector<InstanceSpec> Specs() const {
     std::lock_guard lock(mu_);
     return specs_;
@@ -185,10 +196,15 @@ class ScriptedAgent : public FakeAgent {
   Result<std::string> ReadFile(const std::string& path, std::size_t) override {
     Record("ReadFile", path);
     std::lock_guard lock(mu_);
+    if (auto it = files_.find(path); it != files_.end()) return it->second.content;
     const std::string name = "/slipway.yaml";
     bool manifest = path.size() >= name.size() && path.ends_with(name);
     if (!manifest || manifest_.empty()) return NotFound(path + ": no such file");
     return manifest_;
+  }
+  Status PrepareImage(const ImageRequest& request, const os::LineSink&) override {
+    Record("PrepareImage", request.tag);
+    return Status::Ok();
   }
   Result<os::RunResult> RunStep(const StepRequest& step, const os::LineSink& sink) override {
     Record("RunStep", step.command);
@@ -258,7 +274,19 @@ class ScriptedAgent : public FakeAgent {
     Record("MovePath", from + " -> " + to);
     return Status::Ok();
   }
+  Status WriteFile(const std::string& path, const std::string& content, int mode) override {
+    {
+      std::lock_guard lock(mu_);
+      files_[path] = {content, mode};
+    }
+    Record("WriteFile", path);
+    return Status::Ok();
+  }
   Status RemovePath(const std::string& path) override {
+    {
+      std::lock_guard lock(mu_);
+      files_.erase(path);
+    }
     Record("RemovePath", path);
     return Status::Ok();
   }
@@ -325,6 +353,7 @@ class ScriptedAgent : public FakeAgent {
   std::function<bool(int)> healthy_;
   std::set<int> running_;
   std::vector<InstanceSpec> specs_;
+  std::map<std::string, WrittenFile> files_;
   std::vector<Call> calls_;
 };
 

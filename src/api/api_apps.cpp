@@ -3,6 +3,7 @@
 
 #include "api/api_internal.h"
 #include "api/json.h"
+#include "control/sandboxes.h"
 
 namespace slipway::api {
 namespace {
@@ -111,7 +112,29 @@ HttpResponse Api::ShowApp(Call& c) {
   return Json(200, AppView(*app));
 }
 
+// kConflict while a sandbox owns the app (it goes with its sandbox) or names it as a service
+// (the sandbox would lose its upstream and its branch's repository). Ok otherwise.
+Status Api::AppInUse(const std::string& name) {
+  if (!sandboxes_) return Status::Ok();
+  auto app = ctx_.store.GetApp(name);
+  if (!app.ok()) return app.status();
+  if (!app->sandbox.empty() && sandboxes_->Get(app->sandbox).ok())
+    return Conflict("app '" + name + "' belongs to sandbox '" + app->sandbox +
+                    "': slipway sandbox delete " + app->sandbox);
+  SandboxFilter with_service;
+  with_service.service = name;
+  auto users_of = sandboxes_->List(with_service);
+  if (!users_of.ok()) return users_of.status();
+  std::string users;
+  for (const auto& s : *users_of) users += (users.empty() ? "" : ", ") + s.name;
+  if (!users.empty())
+    return Conflict("app '" + name + "' is a service of sandbox(es) " + users +
+                    ": delete them first");
+  return Status::Ok();
+}
+
 HttpResponse Api::DeleteApp(Call& c) {
+  if (auto s = AppInUse(c.params[0]); !s.ok()) return Error(s);
   if (auto s = controller_.DeleteApp(c.params[0], c.actor()); !s.ok()) return Error(s);
   return Json(200, {{"deleted", c.params[0]}});
 }

@@ -55,6 +55,7 @@ class Api {
   HttpResponse CreateApp(Call& c);
   HttpResponse ShowApp(Call& c);
   HttpResponse DeleteApp(Call& c);
+  Status AppInUse(const std::string& name);
   HttpResponse CreateDeployment(Call& c);
   HttpResponse ListAppDeployments(Call& c);
   HttpResponse ListReleases(Call& c);

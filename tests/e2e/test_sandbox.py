@@ -664,10 +664,18 @@ class SandboxSuite(unittest.TestCase):
             self.assertEqual(status, 400, answer)
             self.assertEqual(set(answer), {"error", "detail"}, answer)
 
+        # Apps a sandbox stands on are not deleted from under it.
+        self.assert_usage_error(self.cli("apps", "delete", "account"), "alpha")
+        self.assert_usage_error(self.cli("apps", "delete", "sandbox-alpha-account"), "sandbox delete alpha")
+        status, answer = self.server.api("DELETE", "/api/v1/apps/payment")
+        self.assertEqual(status, 409, answer)
+        self.assertEqual(set(answer), {"error", "detail"}, answer)
+
         listed = json.loads(self.cli_ok("sandbox", "list", "--json"))
         rows = listed["sandboxes"] if isinstance(listed, dict) else listed
         self.assertEqual({r["name"] for r in rows}, self.sandboxes, "no half-made sandbox stays behind")
         self.assertEqual(self.service(self.show("alpha"), "account")["route"], "sandbox", "alpha unchanged")
+        self.assertEqual(versions(self.answer_through(self.show("alpha")["port"])), ("main", "feature-login", "main"))
 
     # ---- 9. a manifest that names its app -------------------------------------------------
 

@@ -8,7 +8,8 @@ measured in the same run with the three-service demo of examples/sandbox-demo (n
    minus its build stage. Delete time is reported beside it.
 2. Flip: `POST /api/v1/sandboxes/S/routes/account` to upstream and back; the API call's time
    and the time until the sandbox's port answers with the other version (polled); the peer is
-   the API's floor, `GET /api/v1/sandboxes/S`.
+   the API's floor, an authenticated `GET /api/v1/auth/whoami` (`sandbox show`'s call, which
+   probes each service's health, beside it).
 3. Memory: the server's RSS growth per idle sandbox (three upstream services, nothing
    deployed) over N sandboxes; the peer is the growth per app over N `apps create`.
 
@@ -91,7 +92,7 @@ def flip_rounds(server, rounds):
     cli_ok(server, "sandbox", "create", "flip", "--service", "account=branch:feature-login",
            "--service", "entry=upstream", "--service", "payment=upstream", "--wait")
     port = json.loads(cli_ok(server, "sandbox", "show", "flip", "--json"))["port"]
-    calls, visible, floor = [], [], []
+    calls, visible, floor, show = [], [], [], []
     for i in range(rounds * 2):
         to = "upstream" if i % 2 == 0 else "sandbox"
         before = account_version(port)
@@ -104,10 +105,11 @@ def flip_rounds(server, rounds):
                 break
         visible.append((time.perf_counter() - t) * 1000)
         for _ in range(20):
-            floor.append(timed(lambda: server.api("GET", "/api/v1/sandboxes/flip")))
+            floor.append(timed(lambda: server.api("GET", "/api/v1/auth/whoami")))
+            show.append(timed(lambda: server.api("GET", "/api/v1/sandboxes/flip")))
     cli_ok(server, "sandbox", "delete", "flip")
     return {"flip_call_ms": statistics.median(calls), "flip_visible_ms": statistics.median(visible),
-            "api_floor_ms": statistics.median(floor),
+            "api_floor_ms": statistics.median(floor), "show_ms": statistics.median(show),
             "ratio": statistics.median(calls) / statistics.median(floor), "flips": rounds * 2}
 
 

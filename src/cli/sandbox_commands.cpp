@@ -65,7 +65,7 @@ void Wait(GlobalOptions& g, const ApiClient& c, const std::string& name, int tim
       *exit_code = 1;
       return;
     }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 }
 

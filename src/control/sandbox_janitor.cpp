@@ -114,6 +114,19 @@ void Sandboxes::Impl::Tick() {
   }
 }
 
+void Sandboxes::Impl::Settle(const std::string& name) {
+  // A reader never waits behind a long change (a delete waits for cancelled deployments):
+  // when another holds mu, the janitor's next tick settles the sandbox instead.
+  std::unique_lock lock(mu, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  auto s = ctx.store.GetSandbox(name);
+  if (!s.ok() || (s->status != "deploying" && s->status != "creating")) return;
+  std::string settled = SettledStatus(ctx.store, *s);
+  if (settled.empty()) return;
+  s->status = settled;
+  (void)Save(*s);
+}
+
 void Sandboxes::Impl::Expire(const std::string& name) {
   std::lock_guard lock(mu);
   auto s = ctx.store.GetSandbox(name);
@@ -223,6 +236,7 @@ json Sandboxes::Impl::ServiceState(const Sandbox& s, const SandboxService& svc, 
 }
 
 Result<json> Sandboxes::Show(const std::string& name) {
+  if (ValidateSandboxName(name).ok()) impl_->Settle(name);
   auto s = Get(name);
   if (!s.ok()) return s.status();
   json view = View(*s);

@@ -73,6 +73,10 @@ HttpResponse Api::CreateApp(Call& c) {
   for (auto* f : {&name, &repo, &branch, &secret, &prefix, &upstream, &environment})
     if (!f->ok()) return Error(f->status());
   if (!hosts.ok()) return Error(hosts.status());
+  // The sandboxes' own apps are named sandbox-<sandbox>-<service>: a user's app there
+  // would take a future sandbox's name.
+  if (name->rfind("sandbox-", 0) == 0)
+    return Error(Invalid("app names starting with 'sandbox-' are kept for sandboxes' apps"));
   app.name = *name;
   app.repo = *repo;
   app.branch = *branch;

@@ -242,9 +242,11 @@ Deployment Deployer::Run() {
     auto now = ctx_.clock.Now();
     switch (action) {
       case Action::kRunStage: {
+        // After the switch the machine answers kRunStage: a cancel no longer applies and
+        // the stage runs (going back to the loop would ask again, forever).
         if (cancel_.load()) {
           action = machine_.OnCancel(now);
-          break;
+          if (action != Action::kRunStage) break;
         }
         Stage stage = machine_.stage();
         // Without a rollout its stage is a no-op that says nothing.
@@ -261,9 +263,10 @@ Deployment Deployer::Run() {
           // notifications and the audit log from there.
           const std::string error = Redacted(s.message());
           Emit(stage, "failed", error);
-          action = cancel_.load()         ? machine_.OnCancel(now)
-                   : runtime_rolled_back_ ? machine_.OnRuntimeRolledBack(error)
-                   : rollout_aborted_     ? machine_.OnRolloutAborted(error)
+          action = cancel_.load() ? machine_.OnCancel(now) : Action::kRunStage;
+          if (action == Action::kRunStage)  // no cancel, or one that no longer applies
+            action = runtime_rolled_back_ ? machine_.OnRuntimeRolledBack(error)
+                     : rollout_aborted_   ? machine_.OnRolloutAborted(error)
                                           : machine_.OnStageFailed(error, now);
         }
         if (action == Action::kWatchTick) {

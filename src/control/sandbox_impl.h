@@ -48,6 +48,8 @@ struct Sandboxes::Impl {
                                const std::map<std::string, std::string>& routes);
   Status CreateApps(const Sandbox& s, const Actor& actor);
   Status QueueDeployments(Sandbox& s, const std::string& only, const Actor& actor);
+  std::vector<App> OwnApps(const Sandbox& s);
+  Status SettleDeployments(const std::vector<App>& apps, const Actor& actor);
   Status RemoveLocked(const Sandbox& s, const Actor& actor);
   Status StopApps(const Sandbox& s, const Actor& actor);
   Result<Sandbox> Flip(Sandbox s, const std::string& service, const std::string& to,

@@ -124,6 +124,7 @@ void Sandboxes::Impl::Settle(const std::string& name) {
   std::string settled = SettledStatus(ctx.store, *s);
   if (settled.empty()) return;
   s->status = settled;
+  if (settled == "running") RenderConfig(*s, false);  // as the tick does, in the same step
   (void)Save(*s);
 }
 

@@ -189,6 +189,12 @@ Result<Sandbox> Sandboxes::Impl::Build(SandboxSpec spec) {
 }
 
 Status Sandboxes::Impl::CreateApps(const Sandbox& s, const Actor& actor) {
+  // Checked before any is made: `qa` with service `login-account` and `qa-login` with
+  // `account` name the same app, which stays the other sandbox's.
+  for (const auto& svc : s.services)
+    if (!svc.branch.empty() && ctx.store.GetApp(SandboxAppName(s.name, svc.name)).ok())
+      return Conflict("app '" + SandboxAppName(s.name, svc.name) +
+                      "' already exists (another sandbox's): choose another sandbox name");
   for (const auto& svc : s.services) {
     if (svc.branch.empty()) continue;
     auto base = ctx.store.GetApp(svc.name);
@@ -248,55 +254,102 @@ Result<Sandbox> Sandboxes::Impl::CreateLocked(SandboxSpec spec, const Actor& act
   return s;
 }
 
-// Everything a sandbox holds, in an order that leaves no route to a stopped instance: routes
-// first, then apps (instances, containers, networks, files), ports, the record.
-Status Sandboxes::Impl::RemoveLocked(const Sandbox& s, const Actor& actor) {
-  Unpublish(s.name);
-  Status result = Status::Ok();
+// The sandbox's own apps (an app of that name that is not the sandbox's is never touched).
+std::vector<App> Sandboxes::Impl::OwnApps(const Sandbox& s) {
+  std::vector<App> apps;
   for (const auto& svc : s.services) {
     if (svc.branch.empty()) continue;
-    const std::string app = SandboxAppName(s.name, svc.name);
-    auto rec = ctx.store.GetApp(app);
-    if (!rec.ok()) continue;
-    Status st = Status::Ok();
-    for (int attempt = 0; attempt < 120; ++attempt) {
+    auto rec = ctx.store.GetApp(SandboxAppName(s.name, svc.name));
+    if (rec.ok() && rec->sandbox == s.name) apps.push_back(*rec);
+  }
+  return apps;
+}
+
+// Cancels every unfinished deployment of the sandbox's apps and waits (up to 60 s) until none
+// runs. One that has switched already runs to its end (watch, drain), which takes seconds.
+// kConflict when one still runs then: nothing has been removed.
+Status Sandboxes::Impl::SettleDeployments(const std::vector<App>& apps, const Actor& actor) {
+  for (int attempt = 0; attempt < 120; ++attempt) {
+    bool running = false;
+    for (const auto& app : apps) {
       DeploymentFilter f;
-      f.app_id = rec->id;
+      f.app_id = app.id;
       f.limit = 20;
-      if (auto ds = ctx.store.ListDeployments(f); ds.ok())
-        for (const auto& d : *ds)
-          if (!IsTerminal(d.status)) (void)controller.Cancel(d.id, actor);
-      st = controller.DeleteApp(app, actor);
+      auto ds = ctx.store.ListDeployments(f);
+      if (!ds.ok()) return ds.status();
+      for (const auto& d : *ds) {
+        if (IsTerminal(d.status)) continue;
+        running = true;
+        if (attempt == 0) (void)controller.Cancel(d.id, actor);
+      }
+    }
+    if (!running) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return Conflict("a deployment of the sandbox still runs: try again when it ends");
+}
+
+// Everything a sandbox holds, in an order that leaves no route to a stopped instance: routes
+// first, then apps (instances, containers, networks, files), ports, the record. Deployments
+// are settled before anything goes, so a refused delete leaves the sandbox whole; if an app
+// cannot be removed, the ports stay reserved and the record stays, for a retry.
+Status Sandboxes::Impl::RemoveLocked(const Sandbox& s, const Actor& actor) {
+  const std::vector<App> apps = OwnApps(s);
+  if (auto st = SettleDeployments(apps, actor); !st.ok()) return st;
+  Unpublish(s.name);
+  Status result = Status::Ok();
+  for (const auto& app : apps) {
+    Status st = Status::Ok();
+    for (int attempt = 0; attempt < 3; ++attempt) {  // a deployment queued meanwhile
+      st = controller.DeleteApp(app.name, actor);
       if (st.code() != Code::kConflict) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      (void)SettleDeployments({app}, actor);
     }
     if (!st.ok() && st.code() != Code::kNotFound) result = st;
   }
+  if (!result.ok()) return result;
   ClosePorts(s);
   (void)ctx.store.ReleasePorts(SandboxOwner(s.name));
   {
     auto it = rendered.lower_bound(s.name + "/");
     while (it != rendered.end() && it->first.rfind(s.name + "/", 0) == 0) it = rendered.erase(it);
   }
-  if (!result.ok()) return result;
   if (auto st = ctx.store.DeleteSandbox(s.name); !st.ok() && st.code() != Code::kNotFound)
     return st;
   return Status::Ok();
 }
 
-Result<Sandbox> Sandboxes::Create(SandboxSpec spec, const Actor& actor) {
-  if (!spec.template_name.empty()) {
-    auto t = impl_->ctx.store.GetTemplate(spec.template_name);
-    if (!t.ok()) return NotFound("template '" + spec.template_name + "' does not exist");
-    json body = json::parse(t->body_json, nullptr, false);
+namespace {
+
+// Fills what `spec` leaves unset from a template's body: the services when none are given,
+// the environment, entry and limits. kInvalid when a field has the wrong type.
+Status FillFromTemplate(const json& body, SandboxSpec& spec) {
+  try {
+    if (!body.is_object()) return Invalid("the template's body is not an object");
     if (spec.services.empty() && body.contains("services"))
-      for (const auto& j : body["services"])
+      for (const auto& j : body.at("services"))
         spec.services.push_back({j.value("name", ""), j.value("branch", ""), "sandbox", 0, "",
                                  j.value("memory_bytes", 0LL), j.value("cpus", 0.0)});
     if (spec.environment.empty()) spec.environment = body.value("environment", "");
     if (spec.entry.empty()) spec.entry = body.value("entry", "");
     if (spec.memory_bytes == 0) spec.memory_bytes = body.value("memory_bytes", 0LL);
     if (spec.cpus == 0) spec.cpus = body.value("cpus", 0.0);
+  } catch (const json::exception&) {
+    return Invalid(
+        "template: a field has the wrong type (names and branches are strings, "
+        "memory_bytes an integer, cpus a number)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Sandbox> Sandboxes::Create(SandboxSpec spec, const Actor& actor) {
+  if (!spec.template_name.empty()) {
+    auto t = impl_->ctx.store.GetTemplate(spec.template_name);
+    if (!t.ok()) return NotFound("template '" + spec.template_name + "' does not exist");
+    json body = json::parse(t->body_json, nullptr, false);
+    if (auto st = FillFromTemplate(body, spec); !st.ok()) return st;
   }
   std::lock_guard lock(impl_->mu);
   return impl_->CreateLocked(std::move(spec), actor, {});
@@ -618,6 +671,12 @@ Result<SandboxTemplate> Sandboxes::SaveTemplate(const std::string& name, const j
                                       !git::ValidateRef(j["branch"].get<std::string>()).ok())))
       return Invalid("service " + j["name"].get<std::string>() + ": branch is not a valid ref");
   }
+  // What a sandbox made from it would be refused for is refused now (environment, limits,
+  // entry, duplicates), not at its first use.
+  SandboxSpec probe;
+  probe.name = "t";
+  if (auto st = FillFromTemplate(body, probe); !st.ok()) return st;
+  if (auto built = impl_->Build(probe); !built.ok()) return built.status();
   SandboxTemplate t;
   t.name = name;
   t.body_json = body.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -380,6 +380,21 @@ TEST_F(DeployerTest, AWatchFailureSwitchesBackToThePreviousTargets) {
   for (int p : old) EXPECT_EQ(InstanceState(p), "serving") << p;
 }
 
+// A cancel that arrives after the switch (here, during the watch) no longer applies: the
+// new version serves, the watch and the drain run to the end and the deployment succeeds.
+TEST_F(DeployerTest, ACancelAfterTheSwitchLetsTheDeploymentFinish) {
+  SetManifest(ManifestText());
+  local_.SetHealth([this](int port) {
+    for (const auto& t : RouteTargets())
+      if (t->port() == port) cancel_ = true;  // the gateway already sends traffic here
+    return true;
+  });
+  auto d = Deploy();
+  EXPECT_TRUE(cancel_.load());
+  EXPECT_EQ(d.status, DeployStatus::kSucceeded) << d.error;
+  ASSERT_TRUE(serving_.Get(app_.id));
+}
+
 // A cancel while the build runs reaches the running step on its node and ends the
 // deployment cancelled: nothing is tested or started, the build directories go.
 TEST_F(DeployerTest, ACancelDuringTheBuildStopsItAndStartsNothing) {

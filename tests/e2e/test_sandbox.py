@@ -699,6 +699,50 @@ class SandboxSuite(unittest.TestCase):
         self.sandboxes.discard("named")
         self.assert_gone("named", ["sandbox-named-account"])
 
+    # ---- 9b, 9c. deletes after the switch, names that collide ------------------------------------------------
+
+    def test_9b_a_delete_after_the_switch_waits_for_the_deployment_and_leaves_nothing(self):
+        status, body = self.server.api("POST", "/api/v1/sandboxes", {
+            "name": "late", "services": [{"name": "entry", "branch": "main"},
+                                         {"name": "account", "branch": "feature-login"}]})
+        self.assertEqual(status, 201, body)
+        self.sandboxes.add("late")
+
+        def switched():
+            status, page = self.server.api("GET", "/api/v1/apps/sandbox-late-account/deployments")
+            rows = page["deployments"] if isinstance(page, dict) else page
+            return status == 200 and any(d["stage"] in ("watch", "drain") and d["status"] == "running"
+                                         for d in rows)
+        wait_until(switched, timeout=DEPLOY_TIMEOUT, interval=0.05, what="late's account in its watch")
+        started = time.time()
+        out = self.cli("sandbox", "delete", "late", timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertLess(time.time() - started, 60)
+        self.sandboxes.discard("late")
+        self.assert_gone("late", ["sandbox-late-entry", "sandbox-late-account"])
+
+    def test_9c_a_create_that_collides_with_another_sandboxs_app_takes_nothing_from_it(self):
+        # Sandbox `alph-a` with service `account` and sandbox `alph` with service `a-account`
+        # both name the app sandbox-alph-a-account. And no user app may take such a name.
+        self.assert_usage_error(self.cli("apps", "create", "sandbox-squat", "--repo",
+                                         os.path.join(self.repos, "account"), "--secret", HOOK_SECRET), "sandbox-")
+        self.cli_ok("apps", "create", "a-account", "--repo", os.path.join(self.repos, "account"),
+                    "--secret", HOOK_SECRET, "--upstream", self.upstream("account"))
+        try:
+            self.create_sandboxes_in_parallel({"alph-a": ["--service", "account=branch:feature-login"]})
+            port = self.show("alph-a")["port"]
+            self.assertEqual(self.answer_through(port)["version"], "feature-login")
+            out = self.cli("sandbox", "create", "alph", "--service", "a-account=branch:main")
+            self.assert_usage_error(out, "sandbox-alph-a-account")
+            self.assertEqual(self.answer_through(port)["version"], "feature-login", "alph-a keeps its app")
+            self.assertEqual(self.show("alph-a")["status"], "running")
+            self.assertEqual(self.cli("sandbox", "show", "alph").returncode, 2, "no half-made sandbox")
+            self.cli_ok("sandbox", "delete", "alph-a")
+            self.sandboxes.discard("alph-a")
+            self.assert_gone("alph-a", ["sandbox-alph-a-account"])
+        finally:
+            self.cli("apps", "delete", "a-account")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -50,6 +50,12 @@ HttpResponse Api::ListSandboxes(Call& c) {
   if (!sandboxes_) return Disabled();
   SandboxFilter filter{c.req.Query("status"), c.req.Query("template"), c.req.Query("service"),
                        c.req.Query("environment")};
+  static const std::set<std::string> kStatuses = {"",       "creating",  "deploying", "running",
+                                                  "failed", "suspended", "expired"};
+  if (!kStatuses.count(filter.status))
+    return Error(
+        Invalid("status: one of creating, deploying, running, failed, suspended, "
+                "expired"));
   auto list = sandboxes_->List(filter);
   if (!list.ok()) return Error(list.status());
   json arr = json::array();

@@ -232,6 +232,19 @@ void ReadBack(Context& ctx, const Instance& inst, const std::string& target,
   if (!r.read_back_matches && r.error.empty()) r.error = "read-back differs from the map";
 }
 
+// Names the innermost hop that answered 5xx (started last among them): where a failing
+// request went wrong, e.g. an upstream that is down.
+std::string FailingHopText(const json& hops, int status) {
+  const json* failing = nullptr;
+  for (const auto& h : hops)
+    if (h.value("status", 0) >= 500) failing = &h;
+  if (!failing)
+    return fmt::format("the sandbox answered HTTP {} and no hop recorded a failure", status);
+  return fmt::format("the sandbox answered HTTP {}: {} ({}) answered HTTP {}", status,
+                     failing->value("service", "?"), failing->value("target", "?"),
+                     failing->value("status", 0));
+}
+
 // Renders, reloads and reads back the config of one serving instance.
 Rendering RenderOn(Context& ctx, const Instance& inst, const Release& release,
                    const SandboxConfigSpec& spec, const std::map<std::string, std::string>& map) {
@@ -371,6 +384,8 @@ Result<json> Sandboxes::Impl::Check(const Sandbox& s) {
   if (!dropped_by.empty())
     out["dropped_by"] = dropped_by,
     out["detail"] = "the routing header was dropped by " + dropped_by + " on its outgoing call";
+  else if (res.ok() && res->status >= 500)
+    out["detail"] = FailingHopText(hops, res->status);
   return out;
 }
 

@@ -664,6 +664,7 @@ class SandboxSuite(unittest.TestCase):
             self.assertEqual(status, 400, answer)
             self.assertEqual(set(answer), {"error", "detail"}, answer)
 
+        self.assert_usage_error(self.cli("sandbox", "list", "--status", "bogus"), "status")
         # Apps a sandbox stands on are not deleted from under it.
         self.assert_usage_error(self.cli("apps", "delete", "account"), "alpha")
         self.assert_usage_error(self.cli("apps", "delete", "sandbox-alpha-account"), "sandbox delete alpha")

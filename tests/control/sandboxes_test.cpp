@@ -353,5 +353,33 @@ TEST_F(SandboxesTest, TemplatesCreateSandboxesAndCloneKeepsRoutes) {
   EXPECT_EQ(sandboxes_->Snapshot("copy", kUser).status().code(), Code::kConflict);
 }
 
+TEST_F(SandboxesTest, ATemplateIsCheckedAsTheSandboxesMadeFromIt) {
+  nlohmann::json body = {{"services", {{{"name", "entry"}}}}, {"environment", "missing"}};
+  EXPECT_EQ(sandboxes_->SaveTemplate("t1", body, true, kUser).status().code(), Code::kNotFound);
+  body = {{"services", {{{"name", "entry"}, {"memory_bytes", 2LL << 30}}}},
+          {"memory_bytes", 1LL << 30}};
+  EXPECT_EQ(sandboxes_->SaveTemplate("t2", body, true, kUser).status().code(), Code::kInvalid);
+  body = {{"services", {{{"name", "entry"}, {"cpus", "two"}}}}};
+  EXPECT_EQ(sandboxes_->SaveTemplate("t3", body, true, kUser).status().code(), Code::kInvalid);
+  body = {{"services", {{{"name", "entry"}}}}, {"entry", "account"}};
+  EXPECT_EQ(sandboxes_->SaveTemplate("t4", body, true, kUser).status().code(), Code::kInvalid);
+  EXPECT_TRUE(store_->ListTemplates()->empty());
+}
+
+// `qa` + `login-account` and `qa-login` + `account` name the same app: the second create is
+// refused and takes nothing from the first.
+TEST_F(SandboxesTest, ACollidingCreateLeavesTheOtherSandboxsApp) {
+  AddApp("login-account", "http://login-account.localhost:8080");
+  auto first = sandboxes_->Create(Spec("qa-login", {{"account", "feature"}}), kUser);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = sandboxes_->Create(Spec("qa", {{"login-account", "main"}}), kUser);
+  EXPECT_EQ(second.status().code(), Code::kConflict);
+  auto app = store_->GetApp("sandbox-qa-login-account");
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(app->sandbox, "qa-login");
+  EXPECT_FALSE(store_->GetSandbox("qa").ok());
+  EXPECT_EQ(store_->ListPorts()->size(), 2u);  // qa-login's only
+}
+
 }  // namespace
 }  // namespace slipway

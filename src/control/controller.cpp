@@ -653,7 +653,42 @@ WebhookOutcome Controller::ReceiveWebhook(const std::string& provider, const std
       return count(dl.event, {503, "unavailable", s.message(), std::nullopt});
     }
   }
+  if (dl.push && !dl.push->deleted && !dl.push->branch.empty() && IsCommitId(dl.push->commit)) {
+    Actor pusher{provider + ":" + dl.push->pusher.substr(0, 128), source, std::nullopt};
+    QueueSandboxCopies(*app, *dl.push, pusher, out);
+  }
   return count(dl.event, out);
+}
+
+// A push to the shared app's repository also deploys the sandboxes' copies of that app that
+// follow the pushed branch (sandbox-<sandbox>-<app>, the same repository), unless their
+// sandbox is suspended or expired: a sandbox tracks its feature branch as an app tracks its.
+void Controller::QueueSandboxCopies(const App& shared, const webhook::PushEvent& push,
+                                    const Actor& pusher, WebhookOutcome& out) {
+  auto apps = ctx_.store.ListApps();
+  if (!apps.ok()) return;
+  int queued = 0;
+  for (const auto& copy : *apps) {
+    if (copy.sandbox.empty() || copy.name != "sandbox-" + copy.sandbox + "-" + shared.name ||
+        copy.branch != push.branch || copy.repo != shared.repo)
+      continue;
+    auto sandbox = ctx_.store.GetSandbox(copy.sandbox);
+    if (!sandbox.ok() || sandbox->status == "suspended" || sandbox->status == "expired") continue;
+    auto d = Deploy(copy.name, push.branch, pusher, "push", push.commit, nullptr);
+    if (!d.ok()) {
+      spdlog::warn("push to {}: sandbox copy {}: {}", shared.name, copy.name, d.status().message());
+      continue;
+    }
+    if (!out.deployment_id) out.deployment_id = d->id;
+    ++queued;
+  }
+  if (queued == 0) return;
+  std::string also = fmt::format("{} sandbox deployment{} queued", queued, queued == 1 ? "" : "s");
+  if (out.outcome == "queued") {
+    out.detail += "; " + also;
+  } else if (out.outcome == "ignored") {
+    out = {202, "queued", also + "; " + shared.name + ": " + out.detail, out.deployment_id};
+  }
 }
 
 Result<nlohmann::json> Controller::RolloutStatus(const std::string& app) {

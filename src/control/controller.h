@@ -106,6 +106,8 @@ class Controller {
                                 const std::string& source);
 
  private:
+  void QueueSandboxCopies(const App& shared, const webhook::PushEvent& push, const Actor& pusher,
+                          WebhookOutcome& out);
   // Stores and queues `d`; with `delivery`, records the webhook delivery in the same
   // transaction (kConflict for a replay, nothing queued).
   Result<Deployment> Enqueue(Deployment d, const WebhookDelivery* delivery = nullptr,

@@ -78,8 +78,8 @@ struct Sandboxes::Impl {
   // --- janitor (sandbox_janitor.cpp) ---
   void JanitorLoop();
   void Tick();  // statuses, renderings, activity
-  // Moves a deploying sandbox to running or failed once its deployments ended (as the
-  // next tick would), so a reader sees the outcome at once. Skipped when mu is busy.
+  // Brings a sandbox's status up to its deployments (as the next tick would), so a reader
+  // sees the outcome at once. Skipped when mu is busy.
   void Settle(const std::string& name);
   void Expire(const std::string& name);
   nlohmann::json ServiceState(const Sandbox& s, const SandboxService& svc, ServiceHealth& h);

@@ -39,6 +39,18 @@ std::string SettledStatus(Store& store, const Sandbox& s) {
   return failed ? "failed" : "running";
 }
 
+// The status the deployments of a sandbox's apps give it now: deploying while one is queued
+// or running (a push to its branch, `sandbox deploy`), then running or failed. Suspended and
+// expired sandboxes keep theirs.
+std::string LiveStatus(Store& store, const Sandbox& s) {
+  if (s.status != "deploying" && s.status != "creating" && s.status != "running" &&
+      s.status != "failed")
+    return s.status;
+  std::string settled = SettledStatus(store, s);
+  if (!settled.empty()) return settled;
+  return s.status == "creating" ? s.status : "deploying";
+}
+
 // User and system CPU seconds of a local process, from /proc; -1 when unknown.
 double CpuSeconds(int pid) {
   if (pid <= 0) return -1;
@@ -95,10 +107,7 @@ void Sandboxes::Impl::Tick() {
     s = *fresh;
     const std::string before_status = s.status, before_config = s.config_json;
     const long long before_active = s.last_active_ms;
-    if (s.status == "deploying" || s.status == "creating") {
-      std::string settled = SettledStatus(ctx.store, s);
-      if (!settled.empty()) s.status = settled;
-    }
+    s.status = LiveStatus(ctx.store, s);
     if (s.status == "running") RenderConfig(s, false);
     std::uint64_t requests = ports.Requests(s.port);
     for (const auto& svc : s.services) requests += ports.Requests(svc.port);
@@ -120,9 +129,9 @@ void Sandboxes::Impl::Settle(const std::string& name) {
   std::unique_lock lock(mu, std::try_to_lock);
   if (!lock.owns_lock()) return;
   auto s = ctx.store.GetSandbox(name);
-  if (!s.ok() || (s->status != "deploying" && s->status != "creating")) return;
-  std::string settled = SettledStatus(ctx.store, *s);
-  if (settled.empty()) return;
+  if (!s.ok()) return;
+  std::string settled = LiveStatus(ctx.store, *s);
+  if (settled == s->status) return;
   s->status = settled;
   if (settled == "running") RenderConfig(*s, false);  // as the tick does, in the same step
   (void)Save(*s);

@@ -744,6 +744,41 @@ class SandboxSuite(unittest.TestCase):
         finally:
             self.cli("apps", "delete", "a-account")
 
+    def test_9d_a_push_to_a_sandboxs_branch_redeploys_its_copy_only(self):
+        repo = os.path.join(self.repos, "account")
+        git = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.test"]
+        subprocess.run([*git, "checkout", "-q", "feature-login"], check=True, capture_output=True)
+        try:
+            with open(os.path.join(repo, "VERSION"), "w") as f:
+                f.write("feature-login-2\n")
+            subprocess.run([*git, "commit", "-qam", "feature-login-2"], check=True, capture_output=True)
+            sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                                 text=True).stdout.strip()
+        finally:
+            subprocess.run([*git, "checkout", "-q", "main"], check=True, capture_output=True)
+        shared_before = self.server.api("GET", "/api/v1/apps/account/deployments")[1]
+        body = harness.gitea_push_body(sha, branch="feature-login", clone_url=repo)
+        headers = harness.gitea_headers(body, HOOK_SECRET, delivery="sandbox-push-" + uuid.uuid4().hex)
+        status, raw, _ = http_call(self.server.api_port, "POST", "/hooks/gitea/account", body, headers)
+        self.assertEqual(status, 202, raw)
+        answer = json.loads(raw)
+        self.assertIn("1 sandbox deployment queued", answer["detail"], answer)
+        d = self.server.wait_deployment(answer["deployment_id"], timeout=DEPLOY_TIMEOUT)
+        self.assertEqual((d["app"], d["commit"], d["status"]), ("sandbox-alpha-account", sha, "succeeded"), d)
+        self.wait_running("alpha")
+        self.assertEqual(versions(self.answer_through(self.show("alpha")["port"])),
+                         ("main", "feature-login-2", "main"))
+        self.assertEqual(self.server.api("GET", "/api/v1/apps/account/deployments")[1], shared_before,
+                         "the shared app, tracking main, is not deployed")
+        self.assertEqual(versions(self.answer_through(self.gw, {"Host": "entry.localhost"})),
+                         ("main", "main", "main"))
+        # The same delivery again is a duplicate: nothing more is queued.
+        before = self.server.api("GET", "/api/v1/apps/sandbox-alpha-account/deployments")[1]
+        status, raw, _ = http_call(self.server.api_port, "POST", "/hooks/gitea/account", body, headers)
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(json.loads(raw).get("outcome"), "duplicate", raw)
+        self.assertEqual(self.server.api("GET", "/api/v1/apps/sandbox-alpha-account/deployments")[1], before)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -12,6 +12,7 @@
 #include "store/sqlite_store.h"
 #include "support/fake_agent.h"
 #include "support/fake_clock.h"
+#include "support/test_dir.h"
 
 namespace slipway {
 namespace {
@@ -21,11 +22,7 @@ using namespace std::chrono_literals;
 class NodeRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slipway-nodes-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = FreshTestDir("slipway-nodes");
     auto s = OpenSqliteStore((dir_ / "db").string(), clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);

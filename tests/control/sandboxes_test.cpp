@@ -16,6 +16,7 @@
 #include "store/sqlite_store.h"
 #include "support/fake_agent.h"
 #include "support/fake_clock.h"
+#include "support/test_dir.h"
 
 namespace slipway {
 namespace {
@@ -54,11 +55,7 @@ class FakePorts final : public PortHost {
 class SandboxesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slipway-sandboxes-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = FreshTestDir("slipway-sandboxes");
     auto store = OpenSqliteStore((dir_ / "slipway.db").string(), clock_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);

@@ -29,6 +29,7 @@
 #include "store/sqlite_store.h"
 #include "support/fake_clock.h"
 #include "support/sockets.h"
+#include "support/test_dir.h"
 
 namespace slipway {
 namespace {
@@ -436,11 +437,7 @@ class LogCapture {
 class NotifierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slipway-notifier-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = FreshTestDir("slipway-notifier");
     auto s = OpenSqliteStore((dir_ / "db").string(), clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);

@@ -7,6 +7,7 @@
 
 #include "store/sqlite_store.h"
 #include "support/fake_clock.h"
+#include "support/test_dir.h"
 
 namespace slipway {
 namespace {
@@ -14,11 +15,7 @@ namespace {
 class SqliteNotifyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slipway-notify-store-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = FreshTestDir("slipway-notify-store");
     Open();
   }
   void TearDown() override {

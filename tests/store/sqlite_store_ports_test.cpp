@@ -9,6 +9,7 @@
 
 #include "store/sqlite_store.h"
 #include "support/fake_clock.h"
+#include "support/test_dir.h"
 
 namespace slipway {
 namespace {
@@ -16,11 +17,7 @@ namespace {
 class SqlitePortsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slipway-ports-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = FreshTestDir("slipway-ports");
     store_ = OpenStore();
   }
   void TearDown() override {

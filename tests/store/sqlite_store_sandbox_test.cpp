@@ -11,6 +11,7 @@
 #include "store/migrations.h"
 #include "store/sqlite_store.h"
 #include "support/fake_clock.h"
+#include "support/test_dir.h"
 
 namespace slipway {
 namespace {
@@ -18,11 +19,7 @@ namespace {
 class SqliteSandboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slipway-sandbox-store-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = FreshTestDir("slipway-sandbox-store");
     Open();
   }
   void TearDown() override {

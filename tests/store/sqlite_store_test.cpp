@@ -10,6 +10,7 @@
 
 #include "store/migrations.h"
 #include "support/fake_clock.h"
+#include "support/test_dir.h"
 
 namespace slipway {
 namespace {
@@ -17,11 +18,7 @@ namespace {
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slipway-store-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = FreshTestDir("slipway-store");
     Open();
   }
   void TearDown() override {
